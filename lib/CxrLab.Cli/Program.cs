@@ -1,0 +1,9 @@
+using System.CommandLine;
+using CxrLab.Cli.Verbs;
+
+// `./cxr` bootstraps (packages, native build, dotnet build) and then runs this program.
+var root = new RootCommand("CXR Lab: chest X-ray abnormality detection workspace (run ./cxr demo, ./cxr test)");
+root.Subcommands.Add(DemoVerb.Create());
+root.Subcommands.Add(TestVerb.Create());
+root.Subcommands.Add(DoctorVerb.Create());
+return await root.Parse(args).InvokeAsync();
