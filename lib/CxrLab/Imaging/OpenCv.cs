@@ -4,7 +4,7 @@ using CxrLab.Interop;
 namespace CxrLab.Imaging;
 
 /// <summary>OpenCV image operations on interleaved row-major buffers (rows × cols × channels).</summary>
-public static class OpenCv
+public static partial class OpenCv
 {
     public static string Version => Marshal.PtrToStringUTF8(Shim.cxr_cv_version()) ?? "";
 
