@@ -44,9 +44,11 @@ public readonly record struct Homography(double M00, double M01, double M02, dou
     }
 
     /// <summary>Maps a box by its four corners and returns their enclosing box. Exact for flips, 90°
-    /// rotations and scales; for other rotations and shears it is the box around the mapped rectangle.</summary>
+    /// rotations and scales; for other rotations and shears it is the box around the mapped rectangle. Invalid boxes map to the empty box.</summary>
     public Box MapBox(Box box)
     {
+        // An empty or inverted box stays empty: its corners must not be "repaired" into a valid box.
+        if (!box.IsValid) return default;
         double x1 = double.MaxValue, y1 = double.MaxValue, x2 = double.MinValue, y2 = double.MinValue;
         foreach (var (cx, cy) in new[] { (box.X1, box.Y1), (box.X2, box.Y1), (box.X1, box.Y2), (box.X2, box.Y2) })
         {

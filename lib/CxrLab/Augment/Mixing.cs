@@ -114,6 +114,7 @@ public sealed record CutMix : ITransform
         for (var i = 0; i < sample.Target.Count; i++)
         {
             var b = sample.Target.Boxes[i];
+            if (!b.IsValid) { context.Stats.DroppedDegenerate++; continue; }
             var cover = Mixing.Intersect(b, dx, dy, pw, ph);
             if (cover.IsValid && b.Area > 0)
             {
@@ -135,7 +136,7 @@ public sealed record CutMix : ITransform
         {
             var b = donor.Target.Boxes[i];
             var inside = Mixing.Intersect(b, sx, sy, pw, ph);
-            if (!inside.IsValid) continue;
+            if (!b.IsValid || !inside.IsValid) continue;
             candidatesBoxes.Add(new Box(inside.X1 + dx - sx, inside.Y1 + dy - sy, inside.X2 + dx - sx, inside.Y2 + dy - sy));
             fullAreas.Add(b.Area);
             origins.Add((donor, i));

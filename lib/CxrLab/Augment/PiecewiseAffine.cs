@@ -55,6 +55,7 @@ public sealed record PiecewiseAffine : ITransform
 
     static Box MapBox(Box box, float[] ux, float[] uy, int w, int h)
     {
+        if (!box.IsValid) return default;
         double x1 = double.MaxValue, y1 = double.MaxValue, x2 = double.MinValue, y2 = double.MinValue;
         for (var edge = 0; edge < 4; edge++)
             for (var k = 0; k <= EdgeSamples; k++)
