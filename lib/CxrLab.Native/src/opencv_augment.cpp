@@ -214,3 +214,15 @@ CXR_API int cxr_cv_copy_rect(const void* src, int rows, int cols, int depth, int
     return 0;
   })
 }
+
+// cv::cvtColor with a cv::ColorConversionCodes code (e.g. 8 = GRAY2RGB); channel counts are given explicitly.
+CXR_API int cxr_cv_cvt_color(const void* src, int rows, int cols, int depth, int channels, void* dst, int dst_channels,
+                             int code) {
+  CXR_TRY(-1, {
+    cv::Mat s = wrap(src, rows, cols, depth, channels, "source");
+    cv::Mat d = wrap(dst, rows, cols, depth, dst_channels, "destination");
+    cv::cvtColor(s, d, code, dst_channels);
+    check_same_buffer(d, dst, "cv::cvtColor");
+    return 0;
+  })
+}

@@ -177,4 +177,14 @@ public static partial class OpenCv
         fixed (float* d = dst.Data)
             Shim.Check(Shim.cxr_cv_copy_rect(s, src.Rows, src.Cols, 5, src.Channels, sx, sy, width, height, d, dst.Rows, dst.Cols, dx, dy));
     }
+
+    /// <summary>Grey → RGB by cv::cvtColor (COLOR_GRAY2RGB) for 8-bit buffers.</summary>
+    public static unsafe void GreyToRgb(ReadOnlySpan<byte> grey, int rows, int cols, Span<byte> rgb)
+    {
+        CheckLength(grey.Length, rows, cols, 1, nameof(grey));
+        CheckLength(rgb.Length, rows, cols, 3, nameof(rgb));
+        fixed (byte* s = grey)
+        fixed (byte* d = rgb)
+            Shim.Check(Shim.cxr_cv_cvt_color(s, rows, cols, 0, 1, d, 3, 8));
+    }
 }

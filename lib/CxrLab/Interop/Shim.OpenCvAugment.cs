@@ -54,4 +54,7 @@ internal static partial class Shim
     [DllImport(NativeLibraries.Shim)]
     public static extern unsafe int cxr_cv_copy_rect(void* src, int rows, int cols, int depth, int channels, int sx, int sy, int w, int h,
         void* dst, int dstRows, int dstCols, int dx, int dy);
+
+    [DllImport(NativeLibraries.Shim)]
+    public static extern unsafe int cxr_cv_cvt_color(void* src, int rows, int cols, int depth, int channels, void* dst, int dstChannels, int code);
 }
