@@ -149,3 +149,26 @@ public class PipelineTests
         Assert.Contains("donor pool", error.Message);
     }
 }
+
+public class PreviewGridTests
+{
+    [Fact]
+    public void GridDrawsEachSampleWithItsClassColouredBoxes()
+    {
+        var image = new CxrLab.Imaging.Image(Enumerable.Repeat(0.5f, 100 * 100).ToArray(), 100, 100);
+        var sample = CxrLab.Augment.Sample.Of(image, [new Box(20, 40, 80, 90)], [3]);
+        var (rgb, rows, cols) = PreviewGrid.Render([sample, sample, sample], tile: 100);
+        // 2 × 2 cells of 100 px plus 4 px gaps.
+        Assert.Equal((212, 212), (rows, cols));
+        var colour = PreviewGrid.ColourOf(3);
+        // The box's bottom edge in the first cell (offset 4, 4) carries the class colour; its inside stays grey.
+        var edge = ((4 + 90) * cols + 4 + 50) * 3;
+        Assert.True(Math.Abs(rgb[edge] - colour.R) < 40 && Math.Abs(rgb[edge + 1] - colour.G) < 40 && Math.Abs(rgb[edge + 2] - colour.B) < 40,
+            $"edge pixel ({rgb[edge]}, {rgb[edge + 1]}, {rgb[edge + 2]}) vs {colour}");
+        var inside = ((4 + 70) * cols + 4 + 50) * 3;
+        Assert.Equal(new byte[] { 128, 128, 128 }, rgb[inside..(inside + 3)]);
+        // The empty fourth cell stays background.
+        var empty = ((108 + 50) * cols + 108 + 50) * 3;
+        Assert.Equal(32, rgb[empty]);
+    }
+}
