@@ -172,20 +172,44 @@ public sealed record RandomResizedCrop(int Width, int Height) : GeometricTransfo
 }
 
 /// <summary>Resize keeping the aspect ratio so the image fits <see cref="Width"/> × <see cref="Height"/>, then pad
-/// with <see cref="GeometricTransform.Fill"/>: at the bottom/right (YOLOX, EfficientDet) or evenly (<see cref="Centre"/>).</summary>
+/// with <see cref="GeometricTransform.Fill"/>: at the bottom/right (YOLOX, EfficientDet) or evenly (<see cref="Centre"/>).
+/// The resized size is rounded to whole pixels and the matrix uses exactly that scale, so boxes match the pixels.
+/// Pixels go through cv::resize (area averaging when shrinking, no aliasing), not a warp.</summary>
 public sealed record Letterbox(int Width, int Height, bool Centre = false) : GeometricTransform
 {
     public override Warp Plan(int width, int height, Random random)
     {
         var s = Math.Min((double)Width / width, (double)Height / height);
-        double ox = Centre ? (Width - width * s) / 2 : 0, oy = Centre ? (Height - height * s) / 2 : 0;
-        return new(Homography.Scale(s, s).Then(Homography.Translation(ox, oy)), Width, Height);
+        int nw = Math.Clamp((int)Math.Round(width * s), 1, Width), nh = Math.Clamp((int)Math.Round(height * s), 1, Height);
+        int ox = Centre ? (Width - nw) / 2 : 0, oy = Centre ? (Height - nh) / 2 : 0;
+        return new(Homography.Scale((double)nw / width, (double)nh / height).Then(Homography.Translation(ox, oy)), Width, Height);
+    }
+
+    protected override Image WarpImage(Image image, Warp warp, Interpolation interpolation, double fill)
+    {
+        var m = warp.Matrix;
+        int nw = (int)Math.Round(m.M00 * image.Width), nh = (int)Math.Round(m.M11 * image.Height);
+        var resized = Resize.ScaleImage(image, nw, nh, interpolation);
+        var canvas = new Image(warp.Height, warp.Width, image.Channels);
+        if (fill != 0) Array.Fill(canvas.Data, (float)fill);
+        OpenCv.CopyRect(resized, 0, 0, nw, nh, canvas, (int)Math.Round(m.M02), (int)Math.Round(m.M12));
+        return canvas;
     }
 }
 
-/// <summary>Plain resize to <see cref="Width"/> × <see cref="Height"/> (aspect ratio not kept).</summary>
+/// <summary>Plain resize to <see cref="Width"/> × <see cref="Height"/> (aspect ratio not kept), through cv::resize.</summary>
 public sealed record Resize(int Width, int Height) : GeometricTransform
 {
     public override Warp Plan(int width, int height, Random random) =>
         new(Homography.Scale((double)Width / width, (double)Height / height), Width, Height);
+
+    protected override Image WarpImage(Image image, Warp warp, Interpolation interpolation, double fill) =>
+        ScaleImage(image, warp.Width, warp.Height, interpolation);
+
+    /// <summary>cv::resize; linear becomes area averaging when shrinking both axes (no aliasing). Nearest stays nearest (masks).</summary>
+    internal static Image ScaleImage(Image image, int width, int height, Interpolation interpolation)
+    {
+        if (interpolation == Interpolation.Linear && width <= image.Width && height <= image.Height) interpolation = Interpolation.Area;
+        return new Image(OpenCv.Resize<float>(image.Data, image.Rows, image.Cols, image.Channels, height, width, interpolation), height, width, image.Channels);
+    }
 }
