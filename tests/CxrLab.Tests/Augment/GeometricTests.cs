@@ -108,3 +108,50 @@ public class GeometricTests
         Assert.Equal(OpenCv.Flip(image, true, false).Data, OpenCv.WarpAffine(image, m, 7, 10, Interpolation.Nearest).Data);
     }
 }
+
+/// <summary>The warped pixels against python3-opencv's own recipe for the same geometry
+/// (cv2.getRotationMatrix2D about the image centre ((W−1)/2, (H−1)/2), cv2.resize, cv2.rotate).</summary>
+public class GeometricPixelTests
+{
+    [Fact]
+    public void RotationZoomAndQuarterTurnMatchPythonOpenCv()
+    {
+        const int w = 61, h = 47;
+        var image = Synthetic.Texture(w, h, 5);
+        var path = Path.Combine(Path.GetTempPath(), $"cxr-geometric-{Guid.NewGuid():N}.png");
+        var u16 = new ushort[image.Data.Length];
+        OpenCv.Convert<float, ushort>(image.Data, h, w, 1, u16, 65535);
+        ImageCodecs.Write<ushort>(path, u16, h, w);
+        try
+        {
+            var output = PythonReference.Run($$"""
+                import cv2, json, numpy as np
+                f = cv2.imread('{{path}}', cv2.IMREAD_UNCHANGED).astype(np.float32) / np.float32(65535)
+                H, W = f.shape
+                c = ((W - 1) / 2, (H - 1) / 2)
+                out = {
+                  'rotate17': cv2.warpAffine(f, cv2.getRotationMatrix2D(c, 17, 1.0), (W, H), flags=cv2.INTER_LINEAR),
+                  'zoom1.2': cv2.warpAffine(f, cv2.getRotationMatrix2D(c, 0, 1.2), (W, H), flags=cv2.INTER_LINEAR),
+                  'rot90': cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE),
+                  'resize': cv2.resize(f, (30, 20), interpolation=cv2.INTER_AREA),
+                }
+                print(json.dumps({k: v.ravel().tolist() for k, v in out.items()}))
+                """);
+            var reference = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, double[]>>(output.Trim().Split('\n')[^1])!;
+            var input = new Image(u16.Select(v => v / 65535f).ToArray(), h, w);
+            var sample = CxrLab.Augment.Sample.Of(input, [], []);
+            Compare(reference["rotate17"], new Pipeline(new Rotate(17)).Run(sample, 0).Sample.Image);
+            Compare(reference["zoom1.2"], new Pipeline(new Zoom(1.2)).Run(sample, 0).Sample.Image);
+            Compare(reference["rot90"], new Pipeline(new Rotate90(1)).Run(sample, 0).Sample.Image);
+            Compare(reference["resize"], new Pipeline(new Resize(30, 20)).Run(sample, 0).Sample.Image);
+        }
+        finally { File.Delete(path); }
+    }
+
+    static void Compare(double[] expected, Image actual)
+    {
+        Assert.Equal(expected.Length, actual.Data.Length);
+        var worst = expected.Select((e, i) => Math.Abs(e - actual.Data[i])).Max();
+        Assert.True(worst < 1e-3, $"max difference {worst}");
+    }
+}
