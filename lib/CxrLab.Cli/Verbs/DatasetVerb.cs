@@ -14,7 +14,7 @@ public static class DatasetVerb
         var output = new Option<string>("--out") { Description = "output folder (same layout: train.csv + train/*.png + category_report.json)", Required = true };
         var threads = new Option<int>("--threads") { Description = "worker threads (default: all cores)", DefaultValueFactory = _ => 0 };
         var build = new Command("build", "Build an augmented, resampled dataset: PNG images + train.csv (VinBigData schema) + a per-class report") { config, data, output, threads };
-        build.SetAction(parse => Build(parse.GetValue(config)!, parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(threads)));
+        build.SetAction(parse => Guard(() => Build(parse.GetValue(config)!, parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(threads))));
         return new Command("dataset", "Offline datasets: build category A–D style datasets") { build };
     }
 
@@ -51,5 +51,16 @@ public static class DatasetVerb
         AnsiConsole.MarkupLine("images per output: " + Markup.Escape(string.Join(", ", report.ImagesPerOutput.Select(kv => $"{kv.Key} {kv.Value}"))));
         AnsiConsole.MarkupLine($"[grey]{Markup.Escape(report.Stats.ToString())}[/]");
         AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.Combine(outDir, "train.csv"))}[/], images under {Markup.Escape(Path.Combine(outDir, "train"))}, report {Markup.Escape(Path.Combine(outDir, "category_report.json"))}");
+    }
+
+    /// <summary>Bad input (config, files, options) ends with its message and exit code 2, not a stack trace.</summary>
+    static int Guard(Func<int> action)
+    {
+        try { return action(); }
+        catch (Exception e) when (e is FormatException or IOException or InvalidDataException or ArgumentException or InvalidOperationException or NotSupportedException or CxrLab.Interop.NativeException)
+        {
+            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+            return 2;
+        }
     }
 }
