@@ -52,7 +52,7 @@ public static class CategoryBuilder
                 stats.Add(result.Stats);
                 var id = output.Suffix.Length == 0 ? source.ImageId(i) : $"{source.ImageId(i)}_{output.Suffix}";
                 var image = result.Sample.Image;
-                ImageCodecs.Write(VinBigFolder.ImagePath(outDir, id), image, config.Bits);
+                WritePng(VinBigFolder.ImagePath(outDir, id), image, config.Bits);
                 var target = result.Sample.Target;
                 for (var b = 0; b < target.Count; b++)
                 {
@@ -92,5 +92,25 @@ public static class CategoryBuilder
         }
         ImageCodecs.WriteAtomically(Path.Combine(outDir, "category_report.json"), System.Text.Encoding.UTF8.GetBytes(report.ToJson()));
         return report;
+    }
+
+    /// <summary>Float [0, 1] → 8/16-bit PNG (cv::Mat::convertTo rounding), written atomically. PNG compression 1:
+    /// on X-rays it is within ~1% of level 3's size and about a third faster, which matters for 30k images.</summary>
+    static void WritePng(string path, Image image, int bits)
+    {
+        byte[] png;
+        if (bits == 16)
+        {
+            var u16 = new ushort[image.Data.Length];
+            OpenCv.Convert<float, ushort>(image.Data, image.Rows, image.Cols, image.Channels, u16, 65535);
+            png = ImageCodecs.Encode<ushort>(u16, image.Rows, image.Cols, image.Channels, ".png", pngCompression: 1);
+        }
+        else
+        {
+            var u8 = new byte[image.Data.Length];
+            OpenCv.Convert<float, byte>(image.Data, image.Rows, image.Cols, image.Channels, u8, 255);
+            png = ImageCodecs.Encode<byte>(u8, image.Rows, image.Cols, image.Channels, ".png", pngCompression: 1);
+        }
+        ImageCodecs.WriteAtomically(path, png);
     }
 }
