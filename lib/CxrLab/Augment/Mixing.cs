@@ -5,7 +5,8 @@ using CxrLab.Imaging;
 
 namespace CxrLab.Augment;
 
-/// <summary>Donor selection and sample assembly shared by the mixing transforms (CutMix, Mosaic, MixUp).</summary>
+/// <summary>Donor selection and sample assembly shared by the mixing transforms (CutMix, Mosaic, MixUp). Instance
+/// masks, when the sample has them, follow their boxes (a donor without masks contributes filled-box masks).</summary>
 internal static class Mixing
 {
     static readonly ConditionalWeakTable<ISampleSource, ConcurrentDictionary<string, int[]>> ClassIndex = new();
@@ -27,26 +28,47 @@ internal static class Mixing
             index = candidates[context.Random.Next(candidates.Length)];
         }
         var donor = pool.Get(index);
-        RequireNoMasks(donor, transform);
-        if (donor.Image.Width == width && donor.Image.Height == height) return donor;
+        // A fresh reference: mixing tells parts apart by reference, and the pool may hand out the sample itself.
+        if (donor.Image.Width == width && donor.Image.Height == height) return donor with { };
         var warp = new Warp(Homography.Scale((double)width / donor.Image.Width, (double)height / donor.Image.Height), width, height);
         return new Resize(width, height).ApplyWarp(donor, warp, context);
     }
 
-    public static void RequireNoMasks(Sample sample, string transform)
-    {
-        if (sample.Target.Masks is not null)
-            throw new NotSupportedException($"{transform} does not mix instance masks yet (sample '{sample.Id}' has masks); use it for box-only datasets");
-    }
-
-    /// <summary>Builds a sample from boxes gathered from several samples: each part is (source sample, box index, new box).</summary>
-    public static Sample Assemble(Image image, string id, IReadOnlyList<(Sample Source, int Index, Box Box)> parts)
+    /// <summary>Builds a sample from boxes gathered from several samples: each part is (source sample, box index, new box).
+    /// When <paramref name="withMasks"/>, every part gets a mask in the new frame from <paramref name="maskOf"/>
+    /// (parts whose source has no masks get their box filled).</summary>
+    public static Sample Assemble(Image image, string id, IReadOnlyList<(Sample Source, int Index, Box Box)> parts,
+        bool withMasks = false, Func<Sample, int, Image>? maskOf = null)
     {
         var boxes = parts.Select(p => p.Box).ToList();
         var labels = parts.Select(p => p.Source.Target.Labels[p.Index]).ToList();
         var anyTags = parts.Any(p => p.Source.BoxTags is not null);
         var tags = anyTags ? parts.Select(p => p.Source.BoxTags?[p.Index] ?? "").ToList() : null;
-        return new Sample(image, new Target(image.Width, image.Height, boxes, labels), id, tags);
+        List<Image>? masks = null;
+        if (withMasks)
+            masks = parts.Select(p => p.Source.Target.Masks is not null && maskOf is not null
+                ? maskOf(p.Source, p.Index)
+                : BoxMask(image.Width, image.Height, p.Box)).ToList();
+        return new Sample(image, new Target(image.Width, image.Height, boxes, labels, masks), id, tags);
+    }
+
+    /// <summary>A 0/1 mask of the pixels a box covers (rounded to whole pixels).</summary>
+    public static Image BoxMask(int width, int height, Box box)
+    {
+        var mask = new Image(height, width);
+        int x1 = (int)Math.Round(box.X1), y1 = (int)Math.Round(box.Y1), x2 = (int)Math.Round(box.X2), y2 = (int)Math.Round(box.Y2);
+        x1 = Math.Clamp(x1, 0, width); x2 = Math.Clamp(x2, 0, width); y1 = Math.Clamp(y1, 0, height); y2 = Math.Clamp(y2, 0, height);
+        if (x2 > x1 && y2 > y1)
+            OpenCv.CopyRect(new Image(Enumerable.Repeat(1f, (x2 - x1) * (y2 - y1)).ToArray(), y2 - y1, x2 - x1), 0, 0, x2 - x1, y2 - y1, mask, x1, y1);
+        return mask;
+    }
+
+    /// <summary>A copy of <paramref name="mask"/> with the w × h rectangle at (x, y) set to 0.</summary>
+    public static Image ClearRect(Image mask, int x, int y, int w, int h)
+    {
+        var copy = mask.Clone();
+        OpenCv.CopyRect(new Image(h, w), 0, 0, w, h, copy, x, y);
+        return copy;
     }
 
     /// <summary>Intersection of a box with an integer rectangle (x, y, w, h); may be invalid when disjoint.</summary>
@@ -74,7 +96,6 @@ public sealed record CutMix : ITransform
 
     public Sample Apply(Sample sample, AugmentContext context)
     {
-        Mixing.RequireNoMasks(sample, nameof(CutMix));
         int w = sample.Image.Width, h = sample.Image.Height;
         var donor = Mixing.Donor(context, nameof(CutMix), DonorClasses, w, h);
         int sx, sy, pw, ph;
@@ -143,7 +164,15 @@ public sealed record CutMix : ITransform
         }
         var (indices, boxes) = context.Policy.Select(candidatesBoxes, w, h, context.Stats, fullAreas);
         for (var k = 0; k < indices.Count; k++) parts.Add((origins[indices[k]].Item1, origins[indices[k]].Item2, boxes[k]));
-        return Mixing.Assemble(image, sample.Id, parts);
+        // Masks: the sample's lose the pasted area; the donor's are cut to the patch and moved with it.
+        return Mixing.Assemble(image, sample.Id, parts, sample.Target.Masks is not null, (source, index) =>
+        {
+            var mask = source.Target.Masks![index];
+            if (ReferenceEquals(source, sample)) return Mixing.ClearRect(mask, dx, dy, pw, ph);
+            var moved = new Image(h, w);
+            OpenCv.CopyRect(mask, sx, sy, pw, ph, moved, dx, dy);
+            return moved;
+        });
     }
 }
 
@@ -158,7 +187,6 @@ public sealed record Mosaic : ITransform
 
     public Sample Apply(Sample sample, AugmentContext context)
     {
-        Mixing.RequireNoMasks(sample, nameof(Mosaic));
         int w = sample.Image.Width, h = sample.Image.Height;
         if (w < 2 || h < 2) throw new InvalidOperationException($"Mosaic needs an image of at least 2×2, got {w}×{h}");
         var xc = Math.Clamp((int)Math.Round(Centre.Sample(context.Random) * w), 1, w - 1);
@@ -169,8 +197,8 @@ public sealed record Mosaic : ITransform
         {
             if (t == own) { tiles[t] = sample; continue; }
             var pool = context.RequirePool(nameof(Mosaic));
-            tiles[t] = DonorClasses is { Count: > 0 } ? Mixing.Donor(context, nameof(Mosaic), DonorClasses, w, h) : pool.Get(context.Random.Next(pool.Count));
-            Mixing.RequireNoMasks(tiles[t], nameof(Mosaic));
+            // `with { }`: a distinct reference per tile even when the pool repeats a sample (masks are placed by tile).
+            tiles[t] = DonorClasses is { Count: > 0 } ? Mixing.Donor(context, nameof(Mosaic), DonorClasses, w, h) : pool.Get(context.Random.Next(pool.Count)) with { };
         }
         var canvas = new Image(h, w, sample.Image.Channels);
         var candidates = new List<Box>();
@@ -195,7 +223,16 @@ public sealed record Mosaic : ITransform
         }
         var (indices, boxes) = context.Policy.Select(candidates, w, h, context.Stats);
         var parts = indices.Select((index, k) => (origins[index].Item1, origins[index].Item2, boxes[k])).ToList();
-        return Mixing.Assemble(canvas, sample.Id, parts);
+        // Masks: each resized (nearest) into its tile of an empty canvas.
+        return Mixing.Assemble(canvas, sample.Id, parts, sample.Target.Masks is not null, (source, index) =>
+        {
+            var (qx, qy, qw, qh) = rects[Array.FindIndex(tiles, t => ReferenceEquals(t, source))]; // records compare by value; tiles by reference
+            var mask = source.Target.Masks![index];
+            var resized = new Image(OpenCv.Resize<float>(mask.Data, mask.Rows, mask.Cols, 1, qh, qw, Interpolation.Nearest), qh, qw);
+            var placed = new Image(h, w);
+            OpenCv.CopyRect(resized, 0, 0, qw, qh, placed, qx, qy);
+            return placed;
+        });
     }
 }
 
@@ -207,7 +244,6 @@ public sealed record MixUp(Interval Ratio) : ITransform
 
     public Sample Apply(Sample sample, AugmentContext context)
     {
-        Mixing.RequireNoMasks(sample, nameof(MixUp));
         int w = sample.Image.Width, h = sample.Image.Height;
         var r = Ratio.Sample(context.Random);
         var donor = Mixing.Donor(context, nameof(MixUp), null, w, h);
@@ -216,6 +252,7 @@ public sealed record MixUp(Interval Ratio) : ITransform
         var origins = Enumerable.Range(0, sample.Target.Count).Select(i => (sample, i))
             .Concat(Enumerable.Range(0, donor.Target.Count).Select(i => (donor, i))).ToList();
         var (indices, boxes) = context.Policy.Select(candidates, w, h, context.Stats);
-        return Mixing.Assemble(image, sample.Id, indices.Select((index, k) => (origins[index].Item1, origins[index].Item2, boxes[k])).ToList());
+        return Mixing.Assemble(image, sample.Id, indices.Select((index, k) => (origins[index].Item1, origins[index].Item2, boxes[k])).ToList(),
+            sample.Target.Masks is not null, (source, index) => source.Target.Masks![index]);
     }
 }

@@ -172,3 +172,33 @@ public class PreviewGridTests
         Assert.Equal(32, rgb[empty]);
     }
 }
+
+public class MixingMaskTests
+{
+    /// <summary>Mixing keeps instance masks in step with boxes: each output mask's pixels lie in its box, and
+    /// boxes that nothing covered match their mask within a pixel.</summary>
+    [Fact]
+    public void MasksFollowTheirBoxesThroughCutMixMosaicAndMixUp()
+    {
+        var pool = new ListSampleSource(Enumerable.Range(0, 4).Select(i => Synthetic.WithBoxes(90, 70, 3, 40 + i, masks: true, id: $"p{i}")).ToList());
+        var policy = new BoxPolicy(MinArea: 4, MinSide: 2, MinVisibility: 0.3f);
+        foreach (var transform in new ITransform[] { new CutMix(), new CutMix { DonorClasses = [pool.Get(0).Target.Labels[0]] }, new Mosaic(), new MixUp() })
+            for (var seed = 0UL; seed < 6; seed++)
+            {
+                var sample = Synthetic.WithBoxes(90, 70, 3, (int)seed, masks: true);
+                var output = new Pipeline(transform, policy).Run(sample, seed, pool).Sample;
+                Assert.Equal(output.Target.Count, output.Target.Masks!.Count);
+                var exact = 0;
+                for (var i = 0; i < output.Target.Count; i++)
+                {
+                    var box = output.Target.Boxes[i];
+                    var maskBox = Synthetic.MaskBox(output.Target.Masks[i]);
+                    Assert.NotNull(maskBox);
+                    var m = maskBox.Value;
+                    Assert.True(m.X1 >= box.X1 - 1 && m.Y1 >= box.Y1 - 1 && m.X2 <= box.X2 + 1 && m.Y2 <= box.Y2 + 1, $"{transform} seed {seed}: mask {m} outside box {box}");
+                    if (Math.Abs(m.X1 - box.X1) <= 1 && Math.Abs(m.X2 - box.X2) <= 1 && Math.Abs(m.Y1 - box.Y1) <= 1 && Math.Abs(m.Y2 - box.Y2) <= 1) exact++;
+                }
+                Assert.True(exact >= output.Target.Count / 2, $"{transform} seed {seed}: only {exact} of {output.Target.Count} masks match their boxes");
+            }
+    }
+}
