@@ -28,10 +28,21 @@ public sealed record CategoryReport(
 /// Output o of source i uses seed f(config seed, o, i): the build is the same for any thread count.</summary>
 public static class CategoryBuilder
 {
+    /// <summary>Builds from a VinBigData image cache folder (DIR/train.csv + DIR/train/&lt;id&gt;.png).</summary>
     public static CategoryReport Build(CategoryConfig config, string dataDir, string outDir, Action<int, int>? progress = null, int threads = 0)
     {
-        var source = VinBigFolder.Open(dataDir, config.AbnormalOnly);
-        if (source.Count == 0) throw new InvalidOperationException($"{dataDir}: no {(config.AbnormalOnly ? "abnormal " : "")}images to build from");
+        var folder = VinBigFolder.Open(dataDir, config.AbnormalOnly);
+        if (folder.Count == 0) throw new InvalidOperationException($"{dataDir}: no {(config.AbnormalOnly ? "abnormal " : "")}images to build from");
+        return Build(config, folder, folder.ImageId, outDir, progress, threads);
+    }
+
+    /// <summary>Builds from any sample source (already restricted to the config's selection): labels are VinBigData
+    /// class ids 0–13, box tags (if any) are written as rad_id, <paramref name="imageId"/> names source i.
+    /// The source is also the donor pool of the mixing transforms.</summary>
+    public static CategoryReport Build(CategoryConfig config, ISampleSource source, Func<int, string> imageId, string outDir,
+        Action<int, int>? progress = null, int threads = 0)
+    {
+        if (source.Count == 0) throw new InvalidOperationException("no source images to build from");
         Directory.CreateDirectory(Path.Combine(outDir, "train"));
         var rowsPerSource = new List<VinBigRow>[source.Count];
         var statsPerSource = new AugmentStats[source.Count];
@@ -50,7 +61,7 @@ public static class CategoryBuilder
                 if (output.WhenClasses is { } classes && !sample.HasAnyClass(classes.ToHashSet())) continue;
                 var result = output.Pipeline.Run(sample, SampleSeed.Of(config.Seed, o, i), source);
                 stats.Add(result.Stats);
-                var id = output.Suffix.Length == 0 ? source.ImageId(i) : $"{source.ImageId(i)}_{output.Suffix}";
+                var id = output.Suffix.Length == 0 ? imageId(i) : $"{imageId(i)}_{output.Suffix}";
                 var image = result.Sample.Image;
                 WritePng(VinBigFolder.ImagePath(outDir, id), image, config.Bits);
                 var target = result.Sample.Target;

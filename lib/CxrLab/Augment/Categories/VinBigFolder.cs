@@ -9,7 +9,8 @@ namespace CxrLab.Augment.Categories;
 // can be swapped: it reads the image-cache layout DIR/train.csv + DIR/train/<image_id>.png with box
 // coordinates in the PNG's pixel frame, and writes the same layout. Replace VinBigFolder with an
 // ISampleSource over the data helper's dataset (boxes + labels + rad_id tags) and VinBigRow/VinBigCsv
-// with its record and writer; CategoryBuilder uses only ISampleSource, ImageId(i) and VinBigCsv.Write.
+// with its record and writer. CategoryBuilder.Build(config, ISampleSource, imageId, outDir) already takes
+// any source; only its folder overload and VinBigCsv.Write/ClassNames touch this file.
 
 /// <summary>One row of VinBigData's train.csv: <c>image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max</c>
 /// ("No finding", class 14, has empty coordinates).</summary>
