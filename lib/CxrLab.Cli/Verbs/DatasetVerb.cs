@@ -37,6 +37,10 @@ public static class DatasetVerb
                 task.Value = task.MaxValue;
             });
         Print(report!, outDir);
+        // A reused --out may hold images of an earlier build that train.csv no longer lists; say so (never delete).
+        var listed = VinBigCsv.Read(Path.Combine(outDir, "train.csv")).Select(r => r.ImageId).ToHashSet();
+        var stale = Directory.EnumerateFiles(Path.Combine(outDir, "train"), "*.png").Count(f => !listed.Contains(Path.GetFileNameWithoutExtension(f)));
+        if (stale > 0) AnsiConsole.MarkupLine($"[yellow]warning:[/] {stale} PNG(s) in {Markup.Escape(Path.Combine(outDir, "train"))} are not in train.csv (left from an earlier build)");
         return 0;
     }
 
