@@ -93,4 +93,16 @@ public class YamlAndLoaderTests
         var error = Assert.Throws<InvalidOperationException>(() => loader.Epoch(0).ToList());
         Assert.Contains("classes [99]", error.Message);
     }
+
+    [Fact]
+    public void GeometricStepsTakeFillAndCategoryConfigsRejectDuplicateIds()
+    {
+        var pipeline = PipelineYaml.Parse("pipeline:\n  - zoom: {factor: 0.5, fill: 0.25}\n");
+        var output = pipeline.Run(Synthetic.WithBoxes(40, 40, 1, 1), 0).Sample;
+        Assert.Equal(0.25f, output.Image.At(0, 0), 1e-6);
+        var error = Assert.Throws<FormatException>(() => CxrLab.Augment.Categories.CategoryConfig.Parse(
+            "name: x\noutputs:\n  - suffix: a\n    pipeline: [hflip]\n  - suffix: a\n    pipeline: [vflip]\n", "cat.yaml"));
+        Assert.Contains("cat.yaml:5", error.Message);
+        Assert.Contains("duplicate suffix", error.Message);
+    }
 }
