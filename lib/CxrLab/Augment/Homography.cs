@@ -37,6 +37,18 @@ public readonly record struct Homography(double M00, double M01, double M02, dou
 
     public bool IsAffine => M20 == 0 && M21 == 0 && M22 == 1;
 
+    /// <summary>The inverse map (destination → source), e.g. to take detections on a letterboxed image back to
+    /// the original pixels: <c>warp.Matrix.Inverse().MapBox(box)</c>. Throws for a singular matrix.</summary>
+    public Homography Inverse()
+    {
+        var c00 = M11 * M22 - M12 * M21; var c01 = M02 * M21 - M01 * M22; var c02 = M01 * M12 - M02 * M11;
+        var c10 = M12 * M20 - M10 * M22; var c11 = M00 * M22 - M02 * M20; var c12 = M02 * M10 - M00 * M12;
+        var c20 = M10 * M21 - M11 * M20; var c21 = M01 * M20 - M00 * M21; var c22 = M00 * M11 - M01 * M10;
+        var det = M00 * c00 + M01 * c10 + M02 * c20;
+        if (Math.Abs(det) < 1e-12) throw new InvalidOperationException($"the matrix {this} is singular and has no inverse");
+        return new(c00 / det, c01 / det, c02 / det, c10 / det, c11 / det, c12 / det, c20 / det, c21 / det, c22 / det);
+    }
+
     public (double X, double Y) Apply(double x, double y)
     {
         var w = M20 * x + M21 * y + M22;

@@ -98,6 +98,20 @@ public class GeometricTests
     }
 
     [Fact]
+    public void InverseTakesLetterboxedBoxesBackToOriginalPixels()
+    {
+        var warp = new Letterbox(512, 512).Plan(1000, 800, new Random(0));
+        var box = new Box(100, 200, 300, 700);
+        var back = warp.Matrix.Inverse().MapBox(warp.Matrix.MapBox(box));
+        Assert.Equal(box.X1, back.X1, 1e-3f); Assert.Equal(box.Y1, back.Y1, 1e-3f);
+        Assert.Equal(box.X2, back.X2, 1e-3f); Assert.Equal(box.Y2, back.Y2, 1e-3f);
+        var m = new Affine().Plan(97, 81, new Random(3)).Matrix;
+        var identity = m.Multiply(m.Inverse());
+        Assert.Equal(1, identity.M00, 1e-9); Assert.Equal(0, identity.M01, 1e-9); Assert.Equal(0, identity.M02, 1e-9);
+        Assert.Equal(1, identity.M11, 1e-9); Assert.Equal(0, identity.M12, 1e-9);
+    }
+
+    [Fact]
     public void OpenCvMatrixUsesPixelCentres()
     {
         // A horizontal flip in edge coordinates (x → W − x) is x → W − 1 − x on pixel centres.
