@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Globalization;
+using CxrLab.Augment;
+using CxrLab.Augment.Categories;
+using CxrLab.Data;
+using CxrLab.Imaging;
+using Spectre.Console;
+
+namespace CxrLab.Cli.Verbs;
+
+/// <summary>`cxr augment preview`: a grid of augmented versions of one image with their labelled boxes.</summary>
+public static class AugmentVerb
+{
+    public static Command Create()
+    {
+        var config = new Option<string>("--config") { Description = "augmentation pipeline YAML (or a category config: its outputs are shown in turn)", Required = true };
+        var image = new Option<string>("--image") { Description = "PNG image; boxes come from --box, or from train.csv when the image sits in a VinBigData cache folder (DIR/train/<id>.png)", Required = true };
+        var n = new Option<int>("--n") { Description = "number of augmented samples", DefaultValueFactory = _ => 16 };
+        var output = new Option<string>("--out") { Description = "output PNG", DefaultValueFactory = _ => "grid.png" };
+        var seed = new Option<ulong>("--seed") { Description = "seed of the first sample (sample k uses f(seed, 0, k))", DefaultValueFactory = _ => 0 };
+        var tile = new Option<int>("--tile") { Description = "cell size in pixels", DefaultValueFactory = _ => 320 };
+        var boxes = new Option<string[]>("--box") { Description = "a box 'x1,y1,x2,y2[,class_id]' in image pixels (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var preview = new Command("preview", "Draw a grid of augmented samples of one image with their boxes and class names") { config, image, n, output, seed, tile, boxes };
+        preview.SetAction(parse => Guard(() => Preview(parse.GetValue(config)!, parse.GetValue(image)!, parse.GetValue(n), parse.GetValue(output)!,
+            parse.GetValue(seed), parse.GetValue(tile), parse.GetValue(boxes) ?? [])));
+        return new Command("augment", "Augmentation tools: preview") { preview };
+    }
+
+    static int Preview(string configPath, string imagePath, int n, string outPath, ulong seed, int tile, string[] boxArgs)
+    {
+        if (n < 1) throw new ArgumentException("--n must be at least 1");
+        var (sample, pool) = LoadSample(imagePath, boxArgs);
+        var pipelines = LoadPipelines(configPath);
+        var samples = new List<Sample> { sample };
+        var captions = new List<string> { "original" };
+        var stats = new AugmentStats();
+        for (var k = 0; k < n - 1; k++)
+        {
+            var (name, pipeline) = pipelines[k % pipelines.Count];
+            var result = pipeline.Run(sample, SampleSeed.Of(seed, 0, k), pool);
+            stats.Add(result.Stats);
+            samples.Add(result.Sample);
+            captions.Add(name.Length > 0 ? $"{name} #{k + 1}" : $"#{k + 1}");
+        }
+        var (rgb, rows, cols) = PreviewGrid.Render(samples, tile, l => l >= 0 && l < VinBigCsv.ClassNames.Count ? VinBigCsv.ClassNames[l] : l.ToString(CultureInfo.InvariantCulture), captions);
+        ImageCodecs.Write<byte>(outPath, rgb, rows, cols, 3);
+        AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(outPath)}[/] ({cols}×{rows}, {samples.Count} cells: the original then {n - 1} augmented)");
+        AnsiConsole.MarkupLine($"[grey]{Markup.Escape(stats.ToString())}[/]");
+        return 0;
+    }
+
+    /// <summary>A pipeline file, or a category config whose outputs are previewed in turn.</summary>
+    static List<(string Name, Pipeline Pipeline)> LoadPipelines(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"config not found: {path}", path);
+        var text = File.ReadAllText(path);
+        if (PipelineYaml.ReadRoot(text, path) is YamlDotNet.RepresentationModel.YamlMappingNode map && map.Children.ContainsKey(new YamlDotNet.RepresentationModel.YamlScalarNode("outputs")))
+            return CategoryConfig.Parse(text, path).Outputs.Select(o => (o.Suffix.Length == 0 ? "source" : o.Suffix, o.Pipeline)).ToList();
+        return [("", PipelineYaml.Parse(text, path))];
+    }
+
+    /// <summary>The image with boxes from --box, or from the VinBigData cache folder it sits in (which then also serves as the donor pool).</summary>
+    static (Sample Sample, ISampleSource Pool) LoadSample(string imagePath, string[] boxArgs)
+    {
+        var image = ImageCodecs.Read(imagePath).ToImage();
+        if (image.Channels != 1) throw new InvalidDataException($"{imagePath}: preview expects a grey X-ray, got {image.Channels} channels");
+        var id = Path.GetFileNameWithoutExtension(imagePath);
+        var trainDir = Path.GetDirectoryName(Path.GetFullPath(imagePath))!;
+        var cacheDir = Path.GetDirectoryName(trainDir);
+        if (boxArgs.Length == 0 && Path.GetFileName(trainDir) == "train" && cacheDir is not null && File.Exists(Path.Combine(cacheDir, "train.csv")))
+        {
+            var folder = VinBigFolder.Open(cacheDir, abnormalOnly: true);
+            var index = Enumerable.Range(0, folder.Count).FirstOrDefault(i => folder.ImageId(i) == id, -1);
+            var sample = index >= 0 ? folder.Get(index) : Sample.Of(image, [], [], id);
+            return (sample, folder.Count > 0 ? folder : new ListSampleSource([sample]));
+        }
+        var boxes = new List<Box>();
+        var labels = new List<int>();
+        foreach (var arg in boxArgs)
+        {
+            var parts = arg.Split(',');
+            if (parts.Length is not (4 or 5) || !parts.All(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+                throw new ArgumentException($"--box '{arg}': expected x1,y1,x2,y2[,class_id]");
+            var v = parts.Select(p => float.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+            boxes.Add(new Box(v[0], v[1], v[2], v[3]));
+            labels.Add(parts.Length == 5 ? (int)v[4] : 0);
+        }
+        var own = Sample.Of(image, boxes, labels, id);
+        return (own, new ListSampleSource([own]));
+    }
+
+    /// <summary>Bad input (config, files, options) ends with its message and exit code 2, not a stack trace.</summary>
+    static int Guard(Func<int> action)
+    {
+        try { return action(); }
+        catch (Exception e) when (e is FormatException or IOException or InvalidDataException or ArgumentException or InvalidOperationException or NotSupportedException or CxrLab.Interop.NativeException)
+        {
+            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+            return 2;
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using System.Text.Json;
+using CxrLab.Imaging;
+
+namespace CxrLab.Augment.Categories;
+
+/// <summary>What a category build produced: images and boxes per class before and after, box drops, images per output.</summary>
+public sealed record CategoryReport(
+    string Name, int SourceImages, int OutputImages,
+    long[] SourceBoxes, long[] OutputBoxes, long[] SourceImagesWithClass, long[] OutputImagesWithClass,
+    IReadOnlyDictionary<string, int> ImagesPerOutput, AugmentStats Stats)
+{
+    public string ToJson() => JsonSerializer.Serialize(new
+    {
+        name = Name, source_images = SourceImages, output_images = OutputImages,
+        classes = VinBigCsv.ClassNames.Take(14).Select((n, i) => new
+        {
+            class_id = i, class_name = n, source_boxes = SourceBoxes[i], output_boxes = OutputBoxes[i],
+            source_images = SourceImagesWithClass[i], output_images = OutputImagesWithClass[i],
+        }),
+        images_per_output = ImagesPerOutput,
+        boxes = new { Stats.BoxesIn, Stats.BoxesOut, Stats.Clipped, Stats.DroppedDegenerate, Stats.DroppedSmall, Stats.DroppedOccluded },
+    }, new JsonSerializerOptions { WriteIndented = true });
+}
+
+/// <summary>Materialises a category: every source image through every applicable output pipeline, written as
+/// PNG (out/train/&lt;id&gt;.png) plus out/train.csv in the VinBigData schema (one row per box, rad_id kept;
+/// an image left without boxes gets one "No finding" row) and out/category_report.json.
+/// Output o of source i uses seed f(config seed, o, i): the build is the same for any thread count.</summary>
+public static class CategoryBuilder
+{
+    /// <summary>Builds from a VinBigData image cache folder (DIR/train.csv + DIR/train/&lt;id&gt;.png).</summary>
+    public static CategoryReport Build(CategoryConfig config, string dataDir, string outDir, Action<int, int>? progress = null, int threads = 0)
+    {
+        var folder = VinBigFolder.Open(dataDir, config.AbnormalOnly);
+        if (folder.Count == 0) throw new InvalidOperationException($"{dataDir}: no {(config.AbnormalOnly ? "abnormal " : "")}images to build from");
+        return Build(config, folder, folder.ImageId, outDir, progress, threads);
+    }
+
+    /// <summary>Builds from any sample source (already restricted to the config's selection): labels are VinBigData
+    /// class ids 0–13, box tags (if any) are written as rad_id, <paramref name="imageId"/> names source i.
+    /// The source is also the donor pool of the mixing transforms.</summary>
+    public static CategoryReport Build(CategoryConfig config, ISampleSource source, Func<int, string> imageId, string outDir,
+        Action<int, int>? progress = null, int threads = 0)
+    {
+        if (source.Count == 0) throw new InvalidOperationException("no source images to build from");
+        Directory.CreateDirectory(Path.Combine(outDir, "train"));
+        var rowsPerSource = new List<VinBigRow>[source.Count];
+        var statsPerSource = new AugmentStats[source.Count];
+        var outputsPerSource = new List<string>[source.Count];
+        var done = 0;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
+        Parallel.For(0, source.Count, options, i =>
+        {
+            var sample = source.Get(i);
+            var rows = new List<VinBigRow>();
+            var stats = new AugmentStats();
+            var made = new List<string>();
+            for (var o = 0; o < config.Outputs.Count; o++)
+            {
+                var output = config.Outputs[o];
+                if (output.WhenClasses is { } classes && !sample.HasAnyClass(classes.ToHashSet())) continue;
+                var result = output.Pipeline.Run(sample, SampleSeed.Of(config.Seed, o, i), source);
+                stats.Add(result.Stats);
+                var id = output.Suffix.Length == 0 ? imageId(i) : $"{imageId(i)}_{output.Suffix}";
+                var image = result.Sample.Image;
+                WritePng(VinBigFolder.ImagePath(outDir, id), image, config.Bits);
+                var target = result.Sample.Target;
+                for (var b = 0; b < target.Count; b++)
+                {
+                    var box = target.Boxes[b];
+                    var label = target.Labels[b];
+                    rows.Add(new VinBigRow(id, VinBigCsv.ClassNames[label], label, result.Sample.BoxTags?[b] ?? "", box.X1, box.Y1, box.X2, box.Y2));
+                }
+                if (target.Count == 0) rows.Add(new VinBigRow(id, VinBigCsv.ClassNames[VinBigCsv.NoFinding], VinBigCsv.NoFinding, "", null, null, null, null));
+                made.Add(output.Suffix);
+            }
+            rowsPerSource[i] = rows;
+            statsPerSource[i] = stats;
+            outputsPerSource[i] = made;
+            progress?.Invoke(Interlocked.Increment(ref done), source.Count);
+        });
+
+        var allRows = rowsPerSource.SelectMany(r => r).ToList();
+        var duplicate = allRows.Select(r => r.ImageId).Distinct().GroupBy(id => id, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new InvalidOperationException($"image id '{duplicate.Key}' would be written twice; change the output suffixes");
+        VinBigCsv.Write(Path.Combine(outDir, "train.csv"), allRows);
+
+        var stats = new AugmentStats();
+        foreach (var s in statsPerSource) stats.Add(s);
+        var report = new CategoryReport(config.Name, source.Count, allRows.Select(r => r.ImageId).Distinct().Count(),
+            new long[14], new long[14], new long[14], new long[14],
+            config.Outputs.ToDictionary(o => o.Suffix.Length == 0 ? "(source)" : o.Suffix, o => outputsPerSource.Count(m => m.Contains(o.Suffix))), stats);
+        for (var i = 0; i < source.Count; i++)
+        {
+            var labels = source.LabelsOf(i);
+            foreach (var l in labels) report.SourceBoxes[l]++;
+            foreach (var l in labels.Distinct()) report.SourceImagesWithClass[l]++;
+        }
+        foreach (var group in allRows.Where(r => r.ClassId != VinBigCsv.NoFinding).GroupBy(r => r.ImageId))
+        {
+            foreach (var r in group) report.OutputBoxes[r.ClassId]++;
+            foreach (var c in group.Select(r => r.ClassId).Distinct()) report.OutputImagesWithClass[c]++;
+        }
+        ImageCodecs.WriteAtomically(Path.Combine(outDir, "category_report.json"), System.Text.Encoding.UTF8.GetBytes(report.ToJson()));
+        return report;
+    }
+
+    /// <summary>Float [0, 1] → 8/16-bit PNG (cv::Mat::convertTo rounding), written atomically. PNG compression 1:
+    /// on X-rays it is within ~1% of level 3's size and about a third faster, which matters for 30k images.</summary>
+    static void WritePng(string path, Image image, int bits)
+    {
+        byte[] png;
+        if (bits == 16)
+        {
+            var u16 = new ushort[image.Data.Length];
+            OpenCv.Convert<float, ushort>(image.Data, image.Rows, image.Cols, image.Channels, u16, 65535);
+            png = ImageCodecs.Encode<ushort>(u16, image.Rows, image.Cols, image.Channels, ".png", pngCompression: 1);
+        }
+        else
+        {
+            var u8 = new byte[image.Data.Length];
+            OpenCv.Convert<float, byte>(image.Data, image.Rows, image.Cols, image.Channels, u8, 255);
+            png = ImageCodecs.Encode<byte>(u8, image.Rows, image.Cols, image.Channels, ".png", pngCompression: 1);
+        }
+        ImageCodecs.WriteAtomically(path, png);
+    }
+}
