@@ -7,4 +7,5 @@ root.Subcommands.Add(DemoVerb.Create());
 root.Subcommands.Add(TestVerb.Create());
 root.Subcommands.Add(DoctorVerb.Create());
 root.Subcommands.Add(ScoreVerb.Create());
+root.Subcommands.Add(SynthVerb.Create());
 return await root.Parse(args).InvokeAsync();
