@@ -30,8 +30,9 @@ public sealed class PhantomChest
     }
 
     /// <summary>Renders one image with the given finding classes (each drawn once; Nodule/Mass and Pleural
-    /// thickening may appear twice). Returns the image and the true lesion boxes.</summary>
-    public static (Image Image, List<PhantomLesion> Lesions) Render(int width, int height, IReadOnlyList<int> findingClasses, Random rng)
+    /// thickening may appear twice). Returns the image and the true lesion boxes. <paramref name="noise"/> is
+    /// the standard deviation of the added Gaussian noise.</summary>
+    public static (Image Image, List<PhantomLesion> Lesions) Render(int width, int height, IReadOnlyList<int> findingClasses, Random rng, float noise = 0.012f)
     {
         var chest = new PhantomChest(width, height, rng);
         var cardiomegaly = findingClasses.Contains(3);
@@ -47,7 +48,7 @@ public sealed class PhantomChest
                 if (clipped.Width >= 2 && clipped.Height >= 2) lesions.Add(new PhantomLesion(c, clipped));
             }
         }
-        chest.AddNoise(0.012f);
+        chest.AddNoise(noise);
         for (var i = 0; i < chest.px.Length; i++) chest.px[i] = Math.Clamp(chest.px[i], 0f, 1f);
         return (new Image(chest.px, height, width), lesions);
     }
@@ -175,7 +176,7 @@ public sealed class PhantomChest
             {
                 double w = 0.13 + rng.NextDouble() * 0.07, h = 0.14 + rng.NextDouble() * 0.08;
                 double cx = lungCx + J(0.03), cy = lungCy + J(0.08);
-                Gaussian(cx, cy, w * 0.3, h * 0.3, 0.3f);
+                Gaussian(cx, cy, w * 0.2, h * 0.2, 0.35f); // box = ±2.5 σ
                 return BoxOf(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2);
             }
             case 8: // Nodule/Mass: a sharp round disc
