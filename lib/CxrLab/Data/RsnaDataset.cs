@@ -11,6 +11,11 @@ public static class RsnaDataset
     public const string TestFolder = "stage_2_test_images";
     public const string DicomExtension = ".dcm";
 
+    /// <summary>The DICOM files of the train (<paramref name="test"/> false) or test split as an image source,
+    /// read by the given DICOM reader.</summary>
+    public static DicomFolderSource DicomSource(string root, bool test, Func<string, Imaging.Image> readImage, Func<string, (int Width, int Height)>? readSize = null) =>
+        new(Path.Combine(root, test ? TestFolder : TrainFolder), DicomExtension, readImage, readSize);
+
     /// <summary>Train split: opacity boxes (label 0) in the source's pixels; image classes = the detailed class
     /// index (0 Lung Opacity, 1 No Lung Opacity / Not Normal, 2 Normal); group = patientId.</summary>
     public static DetectionDataset LoadTrain(string root, IImageSource images)

@@ -8,6 +8,11 @@ public static class VinBigDataset
     public const string SampleSubmissionCsv = "sample_submission.csv";
     public const string DicomExtension = ".dicom";
 
+    /// <summary>The DICOM files of a split (<c>train</c> or <c>test</c>) as an image source, read by the given
+    /// DICOM reader (e.g. CxrLab.Dicom's <c>path =&gt; DicomImage.Open(path).ToImage()</c>).</summary>
+    public static DicomFolderSource DicomSource(string root, string split, Func<string, Imaging.Image> readImage, Func<string, (int Width, int Height)>? readSize = null) =>
+        new(Path.Combine(root, split), DicomExtension, readImage, readSize);
+
     /// <summary>Loads the train split: radiologists' boxes fused per image by <paramref name="fusion"/>
     /// (default WBF at IoU 0.4), mapped to <paramref name="images"/>' pixels and clipped. Items whose image the
     /// source lacks are listed in the report and left out. Targets hold labels 0–13; a "No finding" image has

@@ -123,3 +123,49 @@ public class HandWorkedMetricTests
         Assert.Equal(3, m.Counts.Cast<int>().Sum());
     }
 }
+
+public class SubmissionFileTests
+{
+    [Fact]
+    public void MalformedSubmissionRowsAreReportedWithLinesAndTheRestIsScored()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cxr-sub-{Guid.NewGuid():N}.csv");
+        try
+        {
+            File.WriteAllLines(path, [
+                "image_id,PredictionString",
+                "a,3 0.9 10 10 50 50 14 0.2 0 0 1 1",
+                "b,3 0.9 10 10 50",                  // line 3: not a multiple of 6
+                "c,3 high 10 10 50 50",              // line 4: not numeric
+                "d,21 0.5 10 10 50 50",              // line 5: unknown class
+                ",3 0.5 1 1 2 2",                    // line 6: empty id
+                "e,",                                 // empty prediction string: nothing found
+            ]);
+            var report = new CxrLab.Data.ValidationReport();
+            var (ids, dets) = VinBigSubmission.Read(path, report);
+            Assert.Equal(["a", "b", "c", "d", "e"], ids);
+            Assert.Equal(2, dets.Count);
+            Assert.Equal([3, 4, 5, 6], report.Issues.Select(i => i.Line));
+            Assert.Equal(CxrLab.Data.IssueKind.UnknownClass, report.Issues[2].Kind);
+            File.WriteAllLines(path, ["image_id,Predictions", "a,"]);
+            var error = Assert.Throws<InvalidDataException>(() => VinBigSubmission.Read(path, new CxrLab.Data.ValidationReport()));
+            Assert.Contains("PredictionString", error.Message);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void RsnaSubmissionRoundTripsTopLeftWidthHeight()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cxr-rsna-{Guid.NewGuid():N}.csv");
+        try
+        {
+            RsnaSubmission.Write(path, ["p1", "p2"], [new Detection("p1", 0, 0.25f, new CxrLab.Data.Box(10, 20, 110, 70)), new Detection("p1", 0, 0.75f, new CxrLab.Data.Box(1, 2, 3, 4))]);
+            Assert.Equal(["patientId,PredictionString", "p1,0.75 1 2 2 2 0.25 10 20 100 50", "p2,"], File.ReadAllLines(path));
+            var (ids, dets) = RsnaSubmission.Read(path, new CxrLab.Data.ValidationReport());
+            Assert.Equal(["p1", "p2"], ids);
+            Assert.Equal(new CxrLab.Data.Box(10, 20, 110, 70), dets[1].Box);
+        }
+        finally { File.Delete(path); }
+    }
+}

@@ -38,12 +38,15 @@ public sealed class PhantomChest
         var cardiomegaly = findingClasses.Contains(3);
         chest.DrawAnatomy(cardiomegaly);
         var lesions = new List<PhantomLesion>();
+        var drawn = new Dictionary<int, int>();
         foreach (var c in findingClasses)
         {
             var copies = c is 8 or 11 && rng.NextDouble() < 0.3 ? 2 : 1;
             for (var k = 0; k < copies; k++)
             {
-                var box = chest.DrawFinding(c, k);
+                // A repeated class alternates sides (e.g. RSNA's bilateral opacities).
+                var copy = drawn[c] = drawn.GetValueOrDefault(c) + 1;
+                var box = chest.DrawFinding(c, copy - 1);
                 var clipped = box.Clip(width, height);
                 if (clipped.Width >= 2 && clipped.Height >= 2) lesions.Add(new PhantomLesion(c, clipped));
             }
@@ -120,7 +123,7 @@ public sealed class PhantomChest
     Box DrawFinding(int classId, int copy)
     {
         var side = rng.Next(2) == 0 ? -1 : 1;
-        if (copy == 1) side = -side;
+        if (copy % 2 == 1) side = -side;
         var lungCx = side < 0 ? leftCx : rightCx;
         switch (classId)
         {
