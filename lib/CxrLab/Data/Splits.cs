@@ -23,6 +23,11 @@ public sealed record KFoldSplit(int FoldCount, IReadOnlyList<int> FoldOf, IReadO
 /// Deterministic for a given seed.</summary>
 public static class MultilabelStratifiedKFold
 {
+    /// <summary>Splits a dataset by its items' image classes, keeping each <see cref="DatasetItem.GroupId"/>
+    /// (the patient for RSNA) in one fold.</summary>
+    public static KFoldSplit Split(DetectionDataset dataset, int folds, int seed) =>
+        Split(dataset.ImageClasses, folds, seed, dataset.Items.Select(i => i.GroupId).ToList());
+
     /// <summary>Splits items with the given image-level classes (e.g. <see cref="DetectionDataset.ImageClasses"/>)
     /// into <paramref name="folds"/> folds; <paramref name="groups"/> (default: each item its own group) keeps
     /// items together.</summary>

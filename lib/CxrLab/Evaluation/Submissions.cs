@@ -58,6 +58,7 @@ public static class VinBigSubmission
                     continue;
                 }
                 dets.Add(new Detection(id, label, v[0], new Box(v[1], v[2], v[3], v[4])));
+                report.BoxesKept++;
             }
         }
         return (ids, dets);
@@ -119,6 +120,7 @@ public static class RsnaSubmission
                     continue;
                 }
                 dets.Add(new Detection(id, RsnaClasses.LungOpacity, v[0], Box.FromXywh(v[1], v[2], v[3], v[4])));
+                report.BoxesKept++;
             }
         }
         return (ids, dets);

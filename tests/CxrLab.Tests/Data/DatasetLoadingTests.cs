@@ -109,6 +109,9 @@ public sealed class DatasetLoadingTests : IDisposable
         Assert.Equal(12, dataset.Count);
         Assert.All(dataset, i => Assert.Equal(i.Target.Count > 0, i.ImageClasses[0] == 0));
         Assert.All(dataset, i => Assert.All(i.Target.Labels, l => Assert.Equal(RsnaClasses.LungOpacity, l)));
+        var split = MultilabelStratifiedKFold.Split(dataset, folds: 3, seed: 1);
+        Assert.Equal(Enumerable.Range(0, 12), split.Folds.SelectMany(f => f.Validation).Order());
+        Assert.Equal(3, split.ClassImagesPerFold.Count);
     }
 
     [Fact]
