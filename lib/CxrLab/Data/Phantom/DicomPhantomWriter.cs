@@ -15,7 +15,7 @@ public sealed record DicomEncoding(
     double WindowCenter = 2048,
     double WindowWidth = 4096,
     DicomCompression Compression = DicomCompression.None,
-    string Modality = "DX");
+    string Modality = "CR");
 
 /// <summary>Identity tags of one phantom file (UIDs must be given: GDCM would otherwise invent random ones
 /// and break same-seed-same-bytes).</summary>
@@ -56,12 +56,18 @@ public static class DicomPhantomWriter
         }
     }
 
-    static int warningsSilenced;
-
     static void WriteWithGdcm(string path, byte[] bytes, int rows, int cols, int bitsAllocated, DicomEncoding encoding, DicomIdentity identity)
     {
-        // GDCM warns on stderr that the data set has no PhotometricInterpretation yet while it is being built.
-        if (Interlocked.Exchange(ref warningsSilenced, 1) == 0) gdcm.Trace.WarningOff();
+        // GDCM warns on stderr that the data set has no PhotometricInterpretation yet while it is being built;
+        // silence that for this write only and restore the caller's setting.
+        var warnings = gdcm.Trace.GetWarningFlag();
+        gdcm.Trace.WarningOff();
+        try { WriteFile(path, bytes, rows, cols, bitsAllocated, encoding, identity); }
+        finally { if (warnings) gdcm.Trace.WarningOn(); }
+    }
+
+    static void WriteFile(string path, byte[] bytes, int rows, int cols, int bitsAllocated, DicomEncoding encoding, DicomIdentity identity)
+    {
         using var writer = new gdcm.ImageWriter();
         // Fill the writer's own image: handing GDCM a separately owned gdcm.Image makes two owners of one
         // reference-counted object (GDCM asserts when the managed wrapper later deletes it).
