@@ -8,4 +8,5 @@ root.Subcommands.Add(TestVerb.Create());
 root.Subcommands.Add(DoctorVerb.Create());
 root.Subcommands.Add(ScoreVerb.Create());
 root.Subcommands.Add(SynthVerb.Create());
+root.Subcommands.Add(DatasetVerb.Create());
 return await root.Parse(args).InvokeAsync();

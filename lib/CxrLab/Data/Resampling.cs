@@ -37,10 +37,10 @@ public sealed record ResamplingResult(IReadOnlyList<int> Indices, ClassHistogram
     public string Table(Func<int, string>? nameOf = null)
     {
         var classes = Before.Images.Keys.Concat(After.Images.Keys).Distinct().Order();
-        var lines = new List<string> { $"{"class",-28}{"images",10}{"→",3}{"",-8}{"boxes",10}{"→",3}" };
+        var lines = new List<string> { $"{"class",-28}{"images before → after",24}{"boxes before → after",26}" };
         foreach (var c in classes)
-            lines.Add($"{nameOf?.Invoke(c) ?? c.ToString(),-28}{Before.Images.GetValueOrDefault(c),10}{"→",3}{After.Images.GetValueOrDefault(c),-8}{Before.Boxes.GetValueOrDefault(c),10}{"→",3}{After.Boxes.GetValueOrDefault(c)}");
-        lines.Add($"{"total images",-28}{Before.TotalImages,10}{"→",3}{After.TotalImages}");
+            lines.Add($"{nameOf?.Invoke(c) ?? c.ToString(),-28}{Before.Images.GetValueOrDefault(c),13} → {After.Images.GetValueOrDefault(c),-8}{Before.Boxes.GetValueOrDefault(c),14} → {After.Boxes.GetValueOrDefault(c)}");
+        lines.Add($"{"total images",-28}{Before.TotalImages,13} → {After.TotalImages}");
         return string.Join(Environment.NewLine, lines);
     }
 }

@@ -133,6 +133,17 @@ public sealed class DatasetLoadingTests : IDisposable
     }
 
     [Fact]
+    public void DatasetVerbPrintsReportFoldsAndResampling()
+    {
+        var (dir, cache) = Phantom(images: 12);
+        var output = CxrLab.Tests.Evaluation.Cli.Run("dataset", "vinbig", "--root", dir, "--cache", cache, "--folds", "3", "--cap", "14=2");
+        Assert.Contains("vinbig-train", output);
+        Assert.Contains("Wbf:", output);
+        Assert.Contains("fold2", output);
+        Assert.Matches(@"No finding\s+\d+ → 2\s", output);
+    }
+
+    [Fact]
     public void CacheMetaToleratesColumnOrderAndChecksScales()
     {
         var meta = Path.Combine(root, "meta.csv");
