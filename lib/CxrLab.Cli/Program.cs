@@ -8,4 +8,6 @@ root.Subcommands.Add(TestVerb.Create());
 root.Subcommands.Add(DoctorVerb.Create());
 root.Subcommands.Add(DatasetVerb.Create());
 root.Subcommands.Add(AugmentVerb.Create());
+root.Subcommands.Add(ScoreVerb.Create());
+root.Subcommands.Add(SynthVerb.Create());
 return await root.Parse(args).InvokeAsync();

@@ -4,7 +4,8 @@ using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
-/// <summary>`cxr dataset build CONFIG.yaml --data DIR --out DIR`: materialises a category dataset (the seeds' A–D).</summary>
+/// <summary>`cxr dataset build CONFIG.yaml --data DIR --out DIR`: materialises a category dataset (the seeds' A–D);
+/// `cxr dataset vinbig|rsna` (see <see cref="DatasetSummaryVerb"/>) summarises a Kaggle-layout dataset.</summary>
 public static class DatasetVerb
 {
     public static Command Create()
@@ -15,7 +16,9 @@ public static class DatasetVerb
         var threads = new Option<int>("--threads") { Description = "worker threads (default: all cores)", DefaultValueFactory = _ => 0 };
         var build = new Command("build", "Build an augmented, resampled dataset: PNG images + train.csv (VinBigData schema) + a per-class report") { config, data, output, threads };
         build.SetAction(parse => Guard(() => Build(parse.GetValue(config)!, parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(threads))));
-        return new Command("dataset", "Offline datasets: build category A–D style datasets") { build };
+        var command = new Command("dataset", "Datasets: summarise a Kaggle-layout set (vinbig|rsna), or build category A–D datasets (build)") { build };
+        foreach (var summary in DatasetSummaryVerb.Subcommands()) command.Subcommands.Add(summary);
+        return command;
     }
 
     static int Build(string configPath, string dataDir, string outDir, int threads)
