@@ -6,4 +6,5 @@ var root = new RootCommand("CXR Lab: chest X-ray abnormality detection workspace
 root.Subcommands.Add(DemoVerb.Create());
 root.Subcommands.Add(TestVerb.Create());
 root.Subcommands.Add(DoctorVerb.Create());
+root.Subcommands.Add(DicomVerb.Create());
 return await root.Parse(args).InvokeAsync();
