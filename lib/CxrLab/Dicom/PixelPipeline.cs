@@ -96,7 +96,7 @@ public static class PixelPipeline
     }
 
     /// <summary>Display stage: scales to [0, 1] (by the image's min–max, or by a fixed range) and inverts
-    /// MONOCHROME1 so that 1 is white. A constant image becomes all zeros (all ones when inverted).</summary>
+    /// MONOCHROME1 so that 1 is white. A constant image becomes all zeros.</summary>
     public static void ToDisplay(Span<float> values, bool invert, DisplayScaling scaling, double rangeMin, double rangeMax)
     {
         double min = rangeMin, max = rangeMax;
@@ -106,7 +106,12 @@ public static class PixelPipeline
             foreach (var v in values) { if (v < lo) lo = v; if (v > hi) hi = v; }
             (min, max) = (lo, hi);
         }
-        var scale = max > min ? 1.0 / (max - min) : 0.0;
+        if (!(max > min))
+        {
+            values.Clear(); // no contrast to show (the Kaggle reading gives 0/0 here)
+            return;
+        }
+        var scale = 1.0 / (max - min);
         for (var i = 0; i < values.Length; i++)
         {
             var y = Math.Clamp((values[i] - min) * scale, 0.0, 1.0);
