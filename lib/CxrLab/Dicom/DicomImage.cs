@@ -80,6 +80,7 @@ public sealed class DicomImage : IDisposable
             // GDCM 3.0's ImageReader fails an assertion (aborting the process) on exactly this combination.
             throw new DicomException(path, "Frame Increment Pointer (0028,0009) without Number of Frames (0028,0008): " +
                                            "GDCM 3.0 aborts on such files, so CxrLab refuses them");
+        ValidateRle(path, layout);
         var reader = new gdcm.ImageReader();
         try
         {
@@ -363,8 +364,42 @@ public sealed class DicomImage : IDisposable
         var expected = (long)Rows * Columns * SamplesPerPixel * Math.Max(1, LayoutBits / 8) * NumberOfFrames;
         if (expected > Array.MaxLength)
             throw new DicomException(Path, $"decoded pixel data would be {expected} bytes ({Rows}×{Columns}×{NumberOfFrames} frames), beyond what one array holds");
+        // GDCM 3.0 reads past its buffer (SIGSEGV) when native pixel data is shorter than the header implies.
+        var needed = LayoutBits == 1 ? (expected + 7) / 8
+            : PhotometricInterpretation == "YBR_FULL_422" && SamplesPerPixel == 3 ? expected / 3 * 2 // two chroma samples per two pixels
+            : expected;
+        if (!layout.Encapsulated && layout.PixelDataBytes < needed)
+            throw new DicomException(Path, $"Pixel Data holds {layout.PixelDataBytes} bytes; {Rows}×{Columns}×{SamplesPerPixel}, {LayoutBits} bits, " +
+                                           $"{NumberOfFrames} frame(s) need {needed} (truncated, or a corrupt size in the header)");
         if (layout.Encapsulated && expected > layout.PixelDataBytes * MaxCompressionRatio + (1 << 20))
             throw new DicomException(Path, $"header claims {expected} decoded bytes from {layout.PixelDataBytes} compressed bytes (ratio > {MaxCompressionRatio}); corrupt header?");
+    }
+
+    const string RleLossless = "1.2.840.10008.1.2.5";
+
+    /// <summary>Checks each RLE fragment's 64-byte header (segment count 1–15, offsets inside the fragment) before
+    /// GDCM reads the file: GDCM 3.0 divides by the segment count (a SIGFPE that kills the process when it is 0).</summary>
+    static void ValidateRle(string path, PreflightResult layout)
+    {
+        if (layout.TransferSyntaxUid != RleLossless || layout.Fragments is not { } fragments) return;
+        using var handle = File.OpenHandle(path);
+        Span<byte> header = stackalloc byte[64];
+        foreach (var (offset, length) in fragments)
+        {
+            if (length < 64 || RandomAccess.Read(handle, header, offset) != 64)
+                throw new DicomException(path, $"RLE fragment at byte {offset} is {length} bytes, shorter than its 64-byte header");
+            var count = BitConverter.ToUInt32(header);
+            if (count is < 1 or > 15)
+                throw new DicomException(path, $"RLE fragment at byte {offset} declares {count} segments; it must be 1 to 15");
+            uint previous = 0;
+            for (var i = 0; i < count; i++)
+            {
+                var start = BitConverter.ToUInt32(header[(4 + 4 * i)..]);
+                if (start < 64 || start < previous || start >= length)
+                    throw new DicomException(path, $"RLE fragment at byte {offset}: segment {i} starts at {start}, outside the fragment ({length} bytes)");
+                previous = start;
+            }
+        }
     }
 
     byte[] Decode()
@@ -377,9 +412,19 @@ public sealed class DicomImage : IDisposable
         var packed = LayoutBits == 1 ? (expected + 7) / 8 : expected;
         if (length != packed)
             throw new DicomException(Path, $"GDCM reports {length} decoded bytes, the header implies {packed} ({Rows}×{Columns}×{SamplesPerPixel}, {LayoutBits} bits, {NumberOfFrames} frames)");
-        var buffer = new byte[packed];
+        // A codec may find more bits in its stream than the header promised and "correct" the pixel format while
+        // decoding, writing up to 4 bytes a sample into our buffer (seen with JPEG 2000: heap corruption). So a
+        // compressed image decodes into room for that, and a changed layout is refused afterwards.
+        var room = layout.Encapsulated ? Math.Max(packed, (long)Rows * Columns * SamplesPerPixel * NumberOfFrames * 4) : packed;
+        if (room > Array.MaxLength) throw new DicomException(Path, $"decoded pixel data would need {room} bytes");
+        var buffer = new byte[room];
         if (!image.GetBuffer(buffer))
             throw new DicomException(Path, $"GDCM could not decode the pixel data (transfer syntax {TransferSyntaxUID}: corrupt or unsupported)");
+        using (var after = image.GetPixelFormat())
+            if (after.GetBitsAllocated() != decodedBitsAllocated || after.GetSamplesPerPixel() != SamplesPerPixel)
+                throw new DicomException(Path, $"the compressed stream holds {after.GetBitsAllocated()}-bit samples ({after.GetSamplesPerPixel()} per pixel) " +
+                                               $"but the header says {decodedBitsAllocated}-bit ({SamplesPerPixel}); the header is wrong");
+        if (room != packed) Array.Resize(ref buffer, (int)packed);
         if (LayoutBits == 1) buffer = UnpackBits(buffer, expected);
         if (LayoutBits == 32 && TransferSyntaxUID == "1.2.840.10008.1.2.2") SwapHalfWords(buffer);
         if (SamplesPerPixel > 1 && image.GetPlanarConfiguration() == 1) buffer = Interleave(buffer);

@@ -11,8 +11,10 @@ namespace CxrLab.Dicom;
 /// <param name="Encapsulated">Pixel data in fragments (a compressed transfer syntax).</param>
 /// <param name="HasNumberOfFrames">(0028,0008) is present at the top level.</param>
 /// <param name="HasFrameIncrementPointer">(0028,0009) is present at the top level.</param>
+/// <param name="Fragments">File offsets and lengths of the encapsulated pixel data fragments after the offset table
+/// (offsets into the inflated data set for deflated files).</param>
 internal sealed record PreflightResult(string TransferSyntaxUid, long FileBytes, long PixelDataBytes, bool Encapsulated,
-    bool HasNumberOfFrames = false, bool HasFrameIncrementPointer = false);
+    bool HasNumberOfFrames = false, bool HasFrameIncrementPointer = false, IReadOnlyList<(long Offset, long Length)>? Fragments = null);
 
 /// <summary>
 /// Walks a file's element headers (tag, VR, length — never the values) and checks every declared
@@ -39,6 +41,17 @@ internal static class DicomPreflight
         "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO", "LT", "OB", "OD", "OF", "OL", "OV", "OW",
         "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV",
     ];
+
+    /// <summary>Image attributes GDCM's ImageReader reads through gdcm::Attribute, which asserts (aborting the process)
+    /// when the VR or length is not the dictionary's. Checked here so a corrupt header is an exception instead.</summary>
+    static readonly Dictionary<uint, string> ImageAttributeVrs = new()
+    {
+        [0x00280002] = "US", [0x00280004] = "CS", [0x00280006] = "US", [0x00280008] = "IS", [0x00280009] = "AT",
+        [0x00280010] = "US", [0x00280011] = "US", [0x00280030] = "DS", [0x00280034] = "IS", [0x00280100] = "US",
+        [0x00280101] = "US", [0x00280102] = "US", [0x00280103] = "US", [0x00281050] = "DS", [0x00281051] = "DS",
+        [0x00281052] = "DS", [0x00281053] = "DS", [0x00281054] = "LO", [0x00200032] = "DS", [0x00200037] = "DS",
+        [0x00180050] = "DS", [0x00181164] = "DS", [0x00080060] = "CS", [0x00080016] = "UI", [0x00080008] = "CS",
+    };
 
     static readonly HashSet<string> LongVrs = ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"];
 
@@ -68,17 +81,20 @@ internal static class DicomPreflight
             var inflated = Inflate(source, pos, path);
             var inner = new Walker(new MemorySource(inflated), path) { Explicit = true, BigEndian = false };
             inner.WalkDataSet(0, inflated.Length, 0, topLevel: true);
-            return new PreflightResult(ts, source.Length, inner.PixelDataBytes, inner.Encapsulated, inner.HasNumberOfFrames, inner.HasFrameIncrementPointer);
+            inner.CheckPixelFormat(ts);
+            return new PreflightResult(ts, source.Length, inner.PixelDataBytes, inner.Encapsulated, inner.HasNumberOfFrames, inner.HasFrameIncrementPointer, inner.Fragments);
         }
 
         if (pos >= source.Length)
             throw new DicomException(path, "no data set after the file meta information (truncated?)");
+        if (pos == 0 && ts is null) walker.CheckLooksLikeDataSet();
         walker.BigEndian = ts == ExplicitBig;
         walker.Explicit = ts != ImplicitLittle;
         walker.SniffEncoding(pos, ts is null);
         walker.WalkDataSet(pos, source.Length, 0, topLevel: true);
+        walker.CheckPixelFormat(ts);
         ts ??= walker.Explicit ? (walker.BigEndian ? ExplicitBig : "1.2.840.10008.1.2.1") : ImplicitLittle;
-        return new PreflightResult(ts, source.Length, walker.PixelDataBytes, walker.Encapsulated, walker.HasNumberOfFrames, walker.HasFrameIncrementPointer);
+        return new PreflightResult(ts, source.Length, walker.PixelDataBytes, walker.Encapsulated, walker.HasNumberOfFrames, walker.HasFrameIncrementPointer, walker.Fragments);
     }
 
     static byte[] Inflate(Source source, long start, string path)
@@ -113,6 +129,7 @@ internal static class DicomPreflight
         public bool Encapsulated { get; private set; }
         public bool HasNumberOfFrames { get; private set; }
         public bool HasFrameIncrementPointer { get; private set; }
+        public List<(long Offset, long Length)> Fragments { get; } = [];
 
         readonly byte[] header = new byte[12];
 
@@ -171,6 +188,16 @@ internal static class DicomPreflight
                 pos = valueStart + length;
             }
             return (pos, ts);
+        }
+
+        /// <summary>A file without preamble and meta must at least start like a data set (group 0008 or so, either byte order).</summary>
+        public void CheckLooksLikeDataSet()
+        {
+            ReadHeader(0, 8, "first element");
+            var little = U16(header, false);
+            var big = U16(header, true);
+            if (little is < 0x0002 or > 0x0010 && big is < 0x0002 or > 0x0010)
+                throw Fail("not a DICOM file: no 'DICM' preamble and it does not start with a DICOM element");
         }
 
         /// <summary>Checks the declared encoding against the first data set element; writers do get this wrong
@@ -244,7 +271,10 @@ internal static class DicomPreflight
                 {
                     if (group == 0x7FE0 && element == 0x0010)
                     {
-                        var (after, total) = WalkFragments(valueStart, end);
+                        // GDCM asserts on encapsulated pixel data with any other VR.
+                        if (vr is not (null or "OB" or "OW" or "UN"))
+                            throw Fail($"encapsulated Pixel Data at byte {pos} has VR {vr}; it must be OB");
+                        var (after, total) = WalkFragments(valueStart, end, isPixelData ? Fragments : null);
                         if (isPixelData) { PixelDataBytes = total; Encapsulated = true; }
                         pos = after;
                     }
@@ -261,6 +291,8 @@ internal static class DicomPreflight
                     throw Fail($"element ({group:X4},{element:X4}) at byte {pos} declares {length} bytes but only {Math.Max(0, end - valueStart)} remain " +
                                $"in the {(topLevel ? "file" : "enclosing item")} (truncated or corrupt length)");
                 if (isPixelData) PixelDataBytes = length;
+                if (depth == 0 && ImageAttributeVrs.TryGetValue((uint)group << 16 | element, out var expectedVr))
+                    CheckImageAttribute(pos, group, element, vr, expectedVr, valueStart, length);
                 if (vr == "SQ" || (vr is null or "UN" && length >= 8 && StartsWithItem(valueStart)))
                 {
                     if (vr == "UN") WithEncoding(false, false, () => WalkSequence(valueStart, valueStart + length, false, depth + 1));
@@ -270,6 +302,56 @@ internal static class DicomPreflight
             }
             if (untilItemEnd) throw Fail("truncated: an item of undefined length has no item delimiter before the end of the file");
             return pos;
+        }
+
+        void CheckImageAttribute(long pos, ushort group, ushort element, string? vr, string expectedVr, long valueStart, long length)
+        {
+            if (vr is not null && vr != expectedVr && vr != "UN")
+                throw Fail($"element ({group:X4},{element:X4}) at byte {pos} has VR {vr}; the standard says {expectedVr} (corrupt header)");
+            if (expectedVr == "US" && length != 2)
+                throw Fail($"element ({group:X4},{element:X4}) at byte {pos} holds {length} bytes; one US value is 2");
+            if (expectedVr == "AT" && (length == 0 || length % 4 != 0))
+                throw Fail($"element ({group:X4},{element:X4}) at byte {pos} holds {length} bytes; AT values are 4 bytes each");
+            if (group == 0x0028 && element == 0x1053 && length is > 0 and <= 64)
+            {
+                // GDCM asserts that a rescale slope is not zero.
+                Span<byte> text = stackalloc byte[(int)length];
+                if (source.Read(valueStart, text) &&
+                    double.TryParse(System.Text.Encoding.ASCII.GetString(text).Trim(' ', '\0'), System.Globalization.NumberStyles.Float,
+                        System.Globalization.CultureInfo.InvariantCulture, out var slope) && slope == 0)
+                    throw Fail("Rescale Slope (0028,1053) is 0; the modality values would all be the intercept");
+            }
+            if (expectedVr == "US")
+            {
+                Span<byte> value = stackalloc byte[2];
+                if (!source.Read(valueStart, value)) throw Fail($"could not read ({group:X4},{element:X4})");
+                UsValues[(uint)group << 16 | element] = U16(value, BigEndian);
+            }
+        }
+
+        /// <summary>US values of the image attributes seen at the top level.</summary>
+        public Dictionary<uint, ushort> UsValues { get; } = [];
+
+        /// <summary>The pixel format rules GDCM's codecs assume (and assert on): PS3.3 C.7.6.3.</summary>
+        public void CheckPixelFormat(string? transferSyntax)
+        {
+            ushort? Value(uint tag) => UsValues.TryGetValue(tag, out var v) ? v : null;
+            if (Value(0x00280002) is { } samples && samples is not (1 or 3 or 4))
+                throw Fail($"Samples per Pixel (0028,0002) is {samples}; it must be 1, 3 or 4");
+            var allocated = Value(0x00280100);
+            var stored = Value(0x00280101);
+            if (allocated is { } a && a is not (1 or 8 or 16 or 32))
+                throw Fail($"Bits Allocated (0028,0100) is {a}; CxrLab reads 1, 8, 16 or 32");
+            if (stored is { } b && (b == 0 || (allocated is { } a2 && b > a2)))
+                throw Fail($"Bits Stored (0028,0101) is {b} with Bits Allocated {allocated}; it must be 1..Bits Allocated");
+            if (Value(0x00280102) is { } high && allocated is { } a3 && high >= a3)
+                throw Fail($"High Bit (0028,0102) is {high} with Bits Allocated {a3}");
+            if (Value(0x00280006) is { } planar && planar > 1)
+                throw Fail($"Planar Configuration (0028,0006) is {planar}; it must be 0 or 1");
+            if (Value(0x00280103) is { } representation && representation > 1)
+                throw Fail($"Pixel Representation (0028,0103) is {representation}; it must be 0 or 1");
+            if (transferSyntax is { } ts && ts.StartsWith("1.2.840.10008.1.2.4.", StringComparison.Ordinal) && stored is > 16)
+                throw Fail($"Bits Stored {stored} in a JPEG-family transfer syntax ({ts}); at most 16");
         }
 
         long WithEncoding(bool isExplicit, bool bigEndian, Func<long> walk)
@@ -322,9 +404,10 @@ internal static class DicomPreflight
             }
         }
 
-        (long After, long Total) WalkFragments(long pos, long end)
+        (long After, long Total) WalkFragments(long pos, long end, List<(long, long)>? fragments)
         {
             long total = 0;
+            var index = 0;
             while (true)
             {
                 if (pos + 8 > end) throw Fail($"truncated: encapsulated pixel data fragment at byte {pos} runs past the end of the file");
@@ -338,6 +421,7 @@ internal static class DicomPreflight
                 if (length == Undefined || pos + 8 + length > end)
                     throw Fail($"pixel data fragment at byte {pos} declares {length} bytes but only {end - pos - 8} remain (truncated or corrupt length)");
                 total += length;
+                if (index++ > 0 && fragments is { Count: < 1_000_000 }) fragments.Add((pos + 8, length)); // the first item is the offset table
                 pos += 8 + length;
             }
         }
