@@ -7,4 +7,5 @@ root.Subcommands.Add(DemoVerb.Create());
 root.Subcommands.Add(TestVerb.Create());
 root.Subcommands.Add(DoctorVerb.Create());
 root.Subcommands.Add(DicomVerb.Create());
+root.Subcommands.Add(ConvertVerb.Create());
 return await root.Parse(args).InvokeAsync();

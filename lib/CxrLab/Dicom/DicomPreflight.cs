@@ -306,6 +306,7 @@ internal static class DicomPreflight
 
         void CheckImageAttribute(long pos, ushort group, ushort element, string? vr, string expectedVr, long valueStart, long length)
         {
+            Seen.Add((uint)group << 16 | element);
             if (vr is not null && vr != expectedVr && vr != "UN")
                 throw Fail($"element ({group:X4},{element:X4}) at byte {pos} has VR {vr}; the standard says {expectedVr} (corrupt header)");
             if (expectedVr == "US" && length != 2)
@@ -329,6 +330,9 @@ internal static class DicomPreflight
             }
         }
 
+        /// <summary>Image attributes present at the top level.</summary>
+        public HashSet<uint> Seen { get; } = [];
+
         /// <summary>US values of the image attributes seen at the top level.</summary>
         public Dictionary<uint, ushort> UsValues { get; } = [];
 
@@ -336,6 +340,8 @@ internal static class DicomPreflight
         public void CheckPixelFormat(string? transferSyntax)
         {
             ushort? Value(uint tag) => UsValues.TryGetValue(tag, out var v) ? v : null;
+            if (Seen.Contains(0x00281052) && !Seen.Contains(0x00281053))
+                throw Fail("Rescale Intercept (0028,1052) without Rescale Slope (0028,1053); GDCM 3.0 aborts on this, so it is refused");
             if (Value(0x00280002) is { } samples && samples is not (1 or 3 or 4))
                 throw Fail($"Samples per Pixel (0028,0002) is {samples}; it must be 1, 3 or 4");
             var allocated = Value(0x00280100);
