@@ -25,7 +25,8 @@ public sealed class DicomImage : IDisposable
     readonly gdcm.StringFilter strings;
     readonly PreflightResult layout;
     readonly int decodedBitsAllocated;
-    byte[]? decoded;
+    Array? decoded; // typed stored values of all frames, bits normalised
+
     bool disposed;
 
     DicomImage(string path, gdcm.ImageReader reader, PreflightResult layout)
@@ -223,15 +224,23 @@ public sealed class DicomImage : IDisposable
     /// short[], uint[] or int[] following Bits Allocated and Pixel Representation.</summary>
     public Array ReadRaw(int frame = 0)
     {
-        var bytes = Decode();
-        var frameBytes = FrameBytes;
-        ReadOnlySpan<byte> span = frame == AllFrames ? bytes : bytes.AsSpan(checked(CheckFrame(frame) * frameBytes), frameBytes);
+        var all = Decode();
+        if (frame == AllFrames) return (Array)all.Clone();
+        var count = PixelsPerFrame;
+        var result = Array.CreateInstance(all.GetType().GetElementType()!, count);
+        Array.Copy(all, (long)CheckFrame(frame) * count, result, 0, count);
+        return result;
+    }
+
+    /// <summary>Typed stored values of all frames from GDCM's decoded bytes.</summary>
+    Array ToTyped(ReadOnlySpan<byte> bytes)
+    {
         var signed = PixelRepresentation == 1;
         Array raw = LayoutBits switch
         {
-            1 or 8 => signed ? MemoryMarshal.Cast<byte, sbyte>(span).ToArray() : span.ToArray(),
-            16 => signed ? MemoryMarshal.Cast<byte, short>(span).ToArray() : MemoryMarshal.Cast<byte, ushort>(span).ToArray(),
-            32 => signed ? MemoryMarshal.Cast<byte, int>(span).ToArray() : MemoryMarshal.Cast<byte, uint>(span).ToArray(),
+            1 or 8 => signed ? MemoryMarshal.Cast<byte, sbyte>(bytes).ToArray() : bytes.ToArray(),
+            16 => signed ? MemoryMarshal.Cast<byte, short>(bytes).ToArray() : MemoryMarshal.Cast<byte, ushort>(bytes).ToArray(),
+            32 => signed ? MemoryMarshal.Cast<byte, int>(bytes).ToArray() : MemoryMarshal.Cast<byte, uint>(bytes).ToArray(),
             _ => throw new DicomException(Path, $"Bits Allocated {LayoutBits} is not supported (1, 8, 16 or 32)"),
         };
         if (BitsStored < LayoutBits && LayoutBits > 1) NormalizeStoredBits(raw);
@@ -270,7 +279,15 @@ public sealed class DicomImage : IDisposable
     }
 
     /// <summary>Modality stage (float32): modality LUT, else rescale slope/intercept.</summary>
-    public float[] ReadModality(int frame = 0) => PixelPipeline.Modality(ReadRaw(frame), RescaleSlope, RescaleIntercept, ModalityLut);
+    public float[] ReadModality(int frame = 0)
+    {
+        var all = Decode();
+        var values = frame == AllFrames
+            ? PixelPipeline.ToFloat(all)
+            : PixelPipeline.ToFloat(all, (long)CheckFrame(frame) * PixelsPerFrame, PixelsPerFrame);
+        PixelPipeline.ApplyModality(values, RescaleSlope, RescaleIntercept, ModalityLut);
+        return values;
+    }
 
     /// <summary>VOI stage (float32, no inversion): VOI LUT <paramref name="index"/> when present (and preferred),
     /// else window <paramref name="index"/>; the modality values unchanged when the file has neither or is colour.</summary>
@@ -402,12 +419,36 @@ public sealed class DicomImage : IDisposable
         }
     }
 
-    byte[] Decode()
+    static readonly HashSet<string> NativeLittleEndian = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"];
+
+    Array Decode()
     {
         ThrowIfDisposed();
         if (decoded is not null) return decoded;
-        var length = (long)image.GetBufferLength();
         var expected = (long)FrameBytes * NumberOfFrames;
+        // Native little endian 8/16/32-bit data is already the stored values: copy GDCM's parsed Pixel Data value
+        // once, instead of Bitmap::GetBuffer's slower path through a string stream (measured 20–40 ms for 2 MB).
+        if (NativeLittleEndian.Contains(TransferSyntaxUID) && LayoutBits is 8 or 16 or 32
+            && !(SamplesPerPixel > 1 && image.GetPlanarConfiguration() == 1) && PhotometricInterpretation != "YBR_FULL_422"
+            && TryCopyPixelValue(expected) is { } direct)
+            return decoded = direct;
+        return decoded = ToTyped(DecodeWithCodec(expected));
+    }
+
+    Array? TryCopyPixelValue(long expected)
+    {
+        using var element = image.GetDataElement();
+        using var value = element.GetByteValue();
+        if (value is null) return null;
+        using var length = value.GetLength();
+        if (length.GetValueLength() < expected) return null;
+        var bytes = new byte[expected];
+        return value.GetBuffer(bytes, (uint)expected) ? ToTyped(bytes) : null;
+    }
+
+    byte[] DecodeWithCodec(long expected)
+    {
+        var length = (long)image.GetBufferLength();
         // GDCM hands 1-bit images back packed, 8 pixels a byte (least significant bit first).
         var packed = LayoutBits == 1 ? (expected + 7) / 8 : expected;
         if (length != packed)
@@ -428,7 +469,7 @@ public sealed class DicomImage : IDisposable
         if (LayoutBits == 1) buffer = UnpackBits(buffer, expected);
         if (LayoutBits == 32 && TransferSyntaxUID == "1.2.840.10008.1.2.2") SwapHalfWords(buffer);
         if (SamplesPerPixel > 1 && image.GetPlanarConfiguration() == 1) buffer = Interleave(buffer);
-        return decoded = buffer;
+        return buffer;
     }
 
     static byte[] UnpackBits(byte[] packed, long count)

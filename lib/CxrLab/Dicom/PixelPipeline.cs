@@ -8,19 +8,23 @@ namespace CxrLab.Dicom;
 public static class PixelPipeline
 {
     /// <summary>Stored values as float (any of the raw element types).</summary>
-    public static float[] ToFloat(Array raw)
+    public static float[] ToFloat(Array raw) => ToFloat(raw, 0, raw.Length);
+
+    /// <summary><paramref name="count"/> stored values from <paramref name="start"/> as float.</summary>
+    public static float[] ToFloat(Array raw, long start, int count)
     {
-        var n = raw.Length;
+        var n = count;
         var output = new float[n];
+        var s = (int)start;
         // Exact type tests: the CLR lets a short[] pass "is ushort[]" (and sbyte[]/byte[], int[]/uint[]).
         var type = raw.GetType();
-        if (type == typeof(byte[])) { var a = (byte[])raw; for (var i = 0; i < n; i++) output[i] = a[i]; }
-        else if (type == typeof(sbyte[])) { var a = (sbyte[])raw; for (var i = 0; i < n; i++) output[i] = a[i]; }
-        else if (type == typeof(ushort[])) { var a = (ushort[])raw; for (var i = 0; i < n; i++) output[i] = a[i]; }
-        else if (type == typeof(short[])) { var a = (short[])raw; for (var i = 0; i < n; i++) output[i] = a[i]; }
-        else if (type == typeof(uint[])) { var a = (uint[])raw; for (var i = 0; i < n; i++) output[i] = a[i]; }
-        else if (type == typeof(int[])) { var a = (int[])raw; for (var i = 0; i < n; i++) output[i] = a[i]; }
-        else if (type == typeof(float[])) Array.Copy(raw, output, n);
+        if (type == typeof(byte[])) { var a = (byte[])raw; for (var i = 0; i < n; i++) output[i] = a[s + i]; }
+        else if (type == typeof(sbyte[])) { var a = (sbyte[])raw; for (var i = 0; i < n; i++) output[i] = a[s + i]; }
+        else if (type == typeof(ushort[])) { var a = (ushort[])raw; for (var i = 0; i < n; i++) output[i] = a[s + i]; }
+        else if (type == typeof(short[])) { var a = (short[])raw; for (var i = 0; i < n; i++) output[i] = a[s + i]; }
+        else if (type == typeof(uint[])) { var a = (uint[])raw; for (var i = 0; i < n; i++) output[i] = a[s + i]; }
+        else if (type == typeof(int[])) { var a = (int[])raw; for (var i = 0; i < n; i++) output[i] = a[s + i]; }
+        else if (type == typeof(float[])) Array.Copy(raw, s, output, 0, n);
         else throw new ArgumentException($"unsupported pixel array {type.Name}", nameof(raw));
         return output;
     }
@@ -30,10 +34,16 @@ public static class PixelPipeline
     public static float[] Modality(Array raw, double? slope, double? intercept, DicomLut? modalityLut = null)
     {
         var values = ToFloat(raw);
+        ApplyModality(values, slope, intercept, modalityLut);
+        return values;
+    }
+
+    /// <summary>The modality stage in place on stored values already converted to float.</summary>
+    public static void ApplyModality(Span<float> values, double? slope, double? intercept, DicomLut? modalityLut = null)
+    {
         if (modalityLut is not null) ApplyLut(values, modalityLut);
         else if (slope is { } s && intercept is { } b && (s != 1 || b != 0))
             for (var i = 0; i < values.Length; i++) values[i] = (float)(values[i] * s + b);
-        return values;
     }
 
     /// <summary>Maps values through a LUT in place: index = value − first mapped, clamped to the table.</summary>
