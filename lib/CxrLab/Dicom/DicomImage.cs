@@ -172,7 +172,9 @@ public sealed class DicomImage : IDisposable
     {
         ThrowIfDisposed();
         using var t = tag.ToGdcm();
-        return tag.Group == 0x0002 ? reader.GetFile().GetHeader().FindDataElement(t) : dataSet.FindDataElement(t);
+        var found = tag.Group == 0x0002 ? reader.GetFile().GetHeader().FindDataElement(t) : dataSet.FindDataElement(t);
+        GC.KeepAlive(reader);
+        return found;
     }
 
     /// <summary>A tag's value converted to <typeparamref name="T"/>: string (multi-values joined by '\'),
@@ -202,6 +204,7 @@ public sealed class DicomImage : IDisposable
         if (!Contains(tag)) return false;
         using var t = tag.ToGdcm();
         value = (strings.ToString(t) ?? "").Trim(' ', '\0');
+        GC.KeepAlive(reader); // the SWIG wrappers borrow the reader's objects; its finalizer must not run mid-call
         return true;
     }
 
@@ -250,6 +253,7 @@ public sealed class DicomImage : IDisposable
     /// <summary>Keeps the <see cref="BitsStored"/> low bits of each value: masked when unsigned, sign-extended when
     /// signed (PS3.5 8.1.1: bits above the high bit are not part of the value; a JPEG 2000 decoder may also hand
     /// back a signed image as unsigned codes, which pydicom sign-corrects the same way).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     void NormalizeStoredBits(Array raw)
     {
         var bits = BitsStored;
@@ -443,7 +447,9 @@ public sealed class DicomImage : IDisposable
         using var length = value.GetLength();
         if (length.GetValueLength() < expected) return null;
         var bytes = new byte[expected];
-        return value.GetBuffer(bytes, (uint)expected) ? ToTyped(bytes) : null;
+        var copied = value.GetBuffer(bytes, (uint)expected);
+        GC.KeepAlive(reader);
+        return copied ? ToTyped(bytes) : null;
     }
 
     byte[] DecodeWithCodec(long expected)
@@ -459,7 +465,9 @@ public sealed class DicomImage : IDisposable
         var room = layout.Encapsulated ? Math.Max(packed, (long)Rows * Columns * SamplesPerPixel * NumberOfFrames * 4) : packed;
         if (room > Array.MaxLength) throw new DicomException(Path, $"decoded pixel data would need {room} bytes");
         var buffer = new byte[room];
-        if (!image.GetBuffer(buffer))
+        var ok = image.GetBuffer(buffer);
+        GC.KeepAlive(reader);
+        if (!ok)
             throw new DicomException(Path, $"GDCM could not decode the pixel data (transfer syntax {TransferSyntaxUID}: corrupt or unsupported)");
         using (var after = image.GetPixelFormat())
             if (after.GetBitsAllocated() != decodedBitsAllocated || after.GetSamplesPerPixel() != SamplesPerPixel)
@@ -472,6 +480,7 @@ public sealed class DicomImage : IDisposable
         return buffer;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     static byte[] UnpackBits(byte[] packed, long count)
     {
         var output = new byte[count];
@@ -542,6 +551,7 @@ public sealed class DicomImage : IDisposable
                     explanation = AsciiValue(nested, et);
             result.Add(new DicomLut(first, bits, data[..entries], explanation));
         }
+        GC.KeepAlive(reader);
         return result;
     }
 

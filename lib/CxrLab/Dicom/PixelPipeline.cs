@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace CxrLab.Dicom;
 
 /// <summary>
@@ -11,6 +13,8 @@ public static class PixelPipeline
     public static float[] ToFloat(Array raw) => ToFloat(raw, 0, raw.Length);
 
     /// <summary><paramref name="count"/> stored values from <paramref name="start"/> as float.</summary>
+    // Called once per image: without this the loops would run unoptimised (tier-0 JIT), measured 20–50× slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float[] ToFloat(Array raw, long start, int count)
     {
         var n = count;
@@ -39,6 +43,8 @@ public static class PixelPipeline
     }
 
     /// <summary>The modality stage in place on stored values already converted to float.</summary>
+    // Called once per image: without this the loops would run unoptimised (tier-0 JIT), measured 20–50× slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ApplyModality(Span<float> values, double? slope, double? intercept, DicomLut? modalityLut = null)
     {
         if (modalityLut is not null) ApplyLut(values, modalityLut);
@@ -47,6 +53,8 @@ public static class PixelPipeline
     }
 
     /// <summary>Maps values through a LUT in place: index = value − first mapped, clamped to the table.</summary>
+    // Called once per image: without this the loops would run unoptimised (tier-0 JIT), measured 20–50× slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ApplyLut(Span<float> values, DicomLut lut)
     {
         var last = lut.Data.Length - 1;
@@ -76,6 +84,8 @@ public static class PixelPipeline
 
     /// <summary>Window center/width in place (PS3.3 C.11.2.1.2): values at or below the window go to
     /// <paramref name="outMin"/>, above it to <paramref name="outMax"/>, linearly (or by a sigmoid) between.</summary>
+    // Called once per image: without this the loops would run unoptimised (tier-0 JIT), measured 20–50× slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Window(Span<float> values, double center, double width, VoiFunction function, double outMin, double outMax)
     {
         var range = outMax - outMin;
@@ -107,6 +117,8 @@ public static class PixelPipeline
 
     /// <summary>Display stage: scales to [0, 1] (by the image's min–max, or by a fixed range) and inverts
     /// MONOCHROME1 so that 1 is white. A constant image becomes all zeros.</summary>
+    // Called once per image: without this the loops would run unoptimised (tier-0 JIT), measured 20–50× slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToDisplay(Span<float> values, bool invert, DisplayScaling scaling, double rangeMin, double rangeMax)
     {
         double min = rangeMin, max = rangeMax;
