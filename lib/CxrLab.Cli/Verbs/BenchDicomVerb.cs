@@ -136,7 +136,7 @@ public static class BenchDicomVerb
                 ds.PixelData = np.round(img * 4095).astype(np.uint16).tobytes()
                 ds.save_as(f"{{dir}}/base{i}.dcm", write_like_original=False)
             """;
-        CxrLab.Cli.Verbs.Python.Run(code);
+        Python.Run(code);
         var files = new List<(string, string)>();
         for (var i = 0; i < images; i++)
             foreach (var (name, args) in Syntaxes)
@@ -181,26 +181,26 @@ public static class BenchDicomVerb
             """;
         return JsonDocument.Parse(Python.Run(code)).RootElement.Clone();
     }
-}
 
-/// <summary>Debian's Python (the reference) and its tools, for benchmarks.</summary>
-internal static class Python
-{
-    public const string Interpreter = "/usr/bin/python3";
-
-    public static string Run(string code) => Exec(Interpreter, ["-c", code]);
-
-    public static string Exec(string program, string[] arguments)
+    /// <summary>Debian's Python (the reference) and its tools, for benchmarks.</summary>
+    static class Python
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"{program} failed (exit {process.ExitCode}): {stderr.Result.Trim()}\n" +
-                                                "The benchmark needs Debian's python3-pydicom, python3-gdcm and libgdcm-tools (./cxr bench installs them).");
-        return stdout.Result;
+        public const string Interpreter = "/usr/bin/python3";
+
+        public static string Run(string code) => Exec(Interpreter, ["-c", code]);
+
+        public static string Exec(string program, string[] arguments)
+        {
+            var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in arguments) start.ArgumentList.Add(a);
+            using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}");
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
+                throw new InvalidOperationException($"{program} failed (exit {process.ExitCode}): {stderr.Result.Trim()}\n" +
+                                                    "The benchmark needs Debian's python3-pydicom, python3-gdcm and libgdcm-tools (./cxr bench installs them).");
+            return stdout.Result;
+        }
     }
 }
