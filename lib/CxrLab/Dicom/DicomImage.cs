@@ -29,6 +29,17 @@ public sealed class DicomImage : IDisposable
 
     bool disposed;
 
+    static DicomImage()
+    {
+        // GDCM prints warnings and errors on stderr (garbling progress bars); the reasons that matter reach the
+        // caller as DicomException. CXR_GDCM_WARNINGS=1 keeps GDCM's own messages for debugging.
+        if (Environment.GetEnvironmentVariable("CXR_GDCM_WARNINGS") != "1")
+        {
+            gdcm.Trace.WarningOff();
+            gdcm.Trace.ErrorOff();
+        }
+    }
+
     DicomImage(string path, gdcm.ImageReader reader, PreflightResult layout)
     {
         Path = path;

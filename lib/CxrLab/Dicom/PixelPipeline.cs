@@ -133,10 +133,10 @@ public static class PixelPipeline
             values.Clear(); // no contrast to show (the Kaggle reading gives 0/0 here)
             return;
         }
-        var scale = 1.0 / (max - min);
+        var range = max - min;
         for (var i = 0; i < values.Length; i++)
         {
-            var y = Math.Clamp((values[i] - min) * scale, 0.0, 1.0);
+            var y = Math.Clamp((values[i] - min) / range, 0.0, 1.0); // divide (not × 1/range) so the extremes are exactly 0 and 1
             values[i] = (float)(invert ? 1 - y : y);
         }
     }
