@@ -10,4 +10,6 @@ root.Subcommands.Add(DatasetVerb.Create());
 root.Subcommands.Add(AugmentVerb.Create());
 root.Subcommands.Add(ScoreVerb.Create());
 root.Subcommands.Add(SynthVerb.Create());
+root.Subcommands.Add(DicomVerb.Create());
+root.Subcommands.Add(ConvertVerb.Create());
 return await root.Parse(args).InvokeAsync();

@@ -35,16 +35,21 @@ public interface IImageSource
 /// <c>meta.csv</c> (see <see cref="CacheMeta"/>).</summary>
 public sealed class PngCacheSource : IImageSource
 {
+    readonly Dictionary<string, string> pngPaths = new(StringComparer.Ordinal);
+
     public PngCacheSource(string folder, string metaFile = "meta.csv")
     {
         Folder = folder;
-        Meta = CacheMeta.Read(Path.Combine(folder, metaFile));
+        Meta = CacheMeta.Read(Path.Combine(folder, metaFile), pngPaths);
     }
 
     public string Folder { get; }
     public IReadOnlyDictionary<string, ImageInfo> Meta { get; }
 
-    public string PathOf(string imageId) => Path.Combine(Folder, imageId + ".png");
+    /// <summary>The PNG named by meta.csv's optional <c>png</c> column (relative to the folder; `./cxr convert`
+    /// mirrors the DICOM folders), else <c>&lt;image_id&gt;.png</c> beside meta.csv.</summary>
+    public string PathOf(string imageId) =>
+        Path.Combine(Folder, pngPaths.TryGetValue(imageId, out var png) ? png : imageId + ".png");
     public bool Contains(string imageId) => Meta.ContainsKey(imageId) && File.Exists(PathOf(imageId));
 
     public ImageInfo Describe(string imageId) => Meta.TryGetValue(imageId, out var info)
@@ -86,12 +91,15 @@ public sealed class DicomFolderSource(string folder, string extension, Func<stri
 /// <summary>Reads the image cache's <c>meta.csv</c>. Schema (header required, column order free, extra
 /// columns ignored): <c>image_id,width,height,orig_width,orig_height,scale_x,scale_y</c> where width/height
 /// are the cached PNG's, orig_* the DICOM's, and scale_* = width/orig_width, height/orig_height (optional:
-/// computed when absent; when present they must agree with the sizes to 1e-3).</summary>
+/// computed when absent; when present they must agree with the sizes to 1e-3). An optional <c>png</c> column
+/// gives each PNG's path relative to meta.csv's folder (what `./cxr convert` writes).</summary>
 public static class CacheMeta
 {
     public static readonly string[] Required = ["image_id", "width", "height", "orig_width", "orig_height"];
 
-    public static Dictionary<string, ImageInfo> Read(string path)
+    /// <param name="path">the meta.csv file.</param>
+    /// <param name="pngPaths">when given, receives each image's <c>png</c> column where present.</param>
+    public static Dictionary<string, ImageInfo> Read(string path, Dictionary<string, string>? pngPaths = null)
     {
         var result = new Dictionary<string, ImageInfo>(StringComparer.Ordinal);
         foreach (var row in CsvRows.Read(path, Required))
@@ -108,6 +116,7 @@ public static class CacheMeta
             if (CsvRows.TryFloat(row["scale_y"], out var sy) && Math.Abs(sy - info.ScaleY) > 1e-3)
                 throw new InvalidDataException($"{path}:{row.Line}: scale_y {sy} disagrees with height/orig_height = {info.ScaleY}");
             result[id] = info;
+            if (pngPaths is not null && row["png"] is { Length: > 0 } png) pngPaths[id] = png;
         }
         return result;
     }

@@ -9,7 +9,7 @@ public static class VinBigDataset
     public const string DicomExtension = ".dicom";
 
     /// <summary>The DICOM files of a split (<c>train</c> or <c>test</c>) as an image source, read by the given
-    /// DICOM reader (e.g. CxrLab.Dicom's <c>path =&gt; DicomImage.Open(path).ToImage()</c>).</summary>
+    /// DICOM reader (CxrLab.Dicom's <c>DicomReaders.Display, DicomReaders.Size</c>).</summary>
     public static DicomFolderSource DicomSource(string root, string split, Func<string, Imaging.Image> readImage, Func<string, (int Width, int Height)>? readSize = null) =>
         new(Path.Combine(root, split), DicomExtension, readImage, readSize);
 

@@ -1,0 +1,167 @@
+using CxrLab.Dicom;
+
+namespace CxrLab.Tests.Dicom;
+
+/// <summary>Decoding and the pixel pipeline against pydicom on real files (pydicom's own test files from many
+/// vendors, and CXR-like fixtures transcoded into every syntax GDCM/DCMTK write).</summary>
+public sealed class DicomParityTests(DicomReferenceSet reference) : IClassFixture<DicomReferenceSet>
+{
+    /// <summary>Files pydicom decodes that we do not, each with the reason. Nothing grayscale that GDCM
+    /// itself can read may be here.</summary>
+    static readonly Dictionary<string, string> KnownUnreadable = new()
+    {
+        // GDCM 3.0's ImageReader aborts the process (assertion in gdcmAttribute.h) on these; python3-gdcm does too.
+        ["rtdose_1frame.dcm"] = "Frame Increment Pointer",
+        ["rtdose_expb_1frame.dcm"] = "Frame Increment Pointer",
+        ["rtdose_rle_1frame.dcm"] = "Frame Increment Pointer",
+        // A J2K codestream holding the bytes of a sequence delimiter: GDCM splits the fragment there and fails
+        // (pydicom decodes it with Pillow).
+        ["JPEG2000-embedded-sequence-delimiter.dcm"] = "GDCM could not decode",
+    };
+
+    /// <summary>Colour files whose raw values differ from pydicom's, with why (not grayscale: outside the CXR target).</summary>
+    static readonly Dictionary<string, string> KnownColourDifferences = new()
+    {
+        // GDCM 3.0 orders the byte segments of >8-bit colour RLE differently from pydicom's RLE handler.
+        ["SC_rgb_rle_16bit.dcm"] = "RLE >8-bit colour",
+        ["SC_rgb_rle_16bit_2frame.dcm"] = "RLE >8-bit colour",
+        ["SC_rgb_rle_32bit.dcm"] = "RLE >8-bit colour",
+        ["SC_rgb_rle_32bit_2frame.dcm"] = "RLE >8-bit colour",
+    };
+
+    /// <summary>Files whose VOI output pydicom scales to another range (the values agree up to that affine map).</summary>
+    static readonly Dictionary<string, string> KnownVoiScaling = new()
+    {
+        // pydicom's J2K correction treats the codestream as unsigned for the window's output range (0..8191)
+        // while the header, which we follow, says signed (-4096..4095).
+        ["J2K_pixelrep_mismatch.dcm"] = "signedness",
+    };
+
+    [Fact]
+    public void The_sets_are_real_and_large()
+    {
+        Assert.True(reference.Entries.Count(e => e.Decoded) >= 100, $"only {reference.Entries.Count(e => e.Decoded)} decodable files");
+        Assert.True(DicomReferenceSet.FixtureFiles().Count() >= 60);
+        var syntaxes = reference.Entries.Where(e => e.Decoded && e.IsMonochrome).Select(e => e.TransferSyntax).Distinct().ToList();
+        // implicit/explicit LE, explicit BE, deflated, JPEG baseline/extended/lossless (2), JPEG-LS (2), J2K (2), RLE
+        Assert.True(syntaxes.Count >= 13, "grayscale syntaxes: " + string.Join(", ", syntaxes));
+    }
+
+    [Fact]
+    public void Raw_values_equal_pydicom_for_every_file_it_decodes()
+    {
+        var failures = new List<string>();
+        var compared = 0;
+        foreach (var entry in reference.Entries.Where(e => e.Decoded))
+        {
+            Array ours;
+            int[] shape;
+            try
+            {
+                using var dicom = DicomImage.Open(entry.File);
+                var pixels = dicom.ReadPixels(PixelStage.Raw, DicomImage.AllFrames);
+                ours = pixels.Data;
+                shape = pixels.Shape();
+            }
+            catch (DicomException e)
+            {
+                if (!KnownUnreadable.TryGetValue(entry.Name, out var why) || !e.Reason.Contains(why))
+                    failures.Add($"{entry.Name}: {e.Reason}");
+                continue;
+            }
+            if (KnownUnreadable.ContainsKey(entry.Name)) failures.Add($"{entry.Name}: listed as unreadable but now reads; update the list");
+            var (theirs, theirShape) = NpyFile.Read(entry.RawPath);
+            if (!shape.SequenceEqual(theirShape)) { failures.Add($"{entry.Name}: shape ({string.Join(",", shape)}) vs pydicom ({string.Join(",", theirShape)})"); continue; }
+            Assert.Equal(NpyFile.DescrOf(ours.GetType().GetElementType()!)[1..], NpyFile.DescrOf(theirs.GetType().GetElementType()!)[1..]);
+            var a = Widen(ours);
+            var b = Widen(theirs);
+            var differing = a.Zip(b).Count(p => p.First != p.Second);
+            if (differing > 0 && !KnownColourDifferences.ContainsKey(entry.Name))
+                failures.Add($"{entry.Name} ({entry.TransferSyntax}, {(DicomReferenceSet.IsLossless(entry.TransferSyntax ?? "") ? "lossless" : "lossy")}): {differing} of {a.Length} values differ");
+            if (differing == 0 && KnownColourDifferences.ContainsKey(entry.Name)) failures.Add($"{entry.Name}: listed as differing but now equal; update the list");
+            compared++;
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        Assert.True(compared >= 95, $"compared {compared}");
+    }
+
+    [Fact]
+    public void Voi_matches_pydicom_apply_modality_lut_then_apply_voi_lut()
+    {
+        var failures = new List<string>();
+        var compared = 0;
+        foreach (var entry in reference.Entries.Where(e => e.Decoded && e.IsMonochrome && File.Exists(e.VoiPath) && !KnownUnreadable.ContainsKey(e.Name)))
+        {
+            using var dicom = DicomImage.Open(entry.File);
+            var ours = (float[])dicom.ReadPixels(PixelStage.Voi, DicomImage.AllFrames).Data;
+            var theirs = (double[])NpyFile.Read(entry.VoiPath).Data;
+            Assert.Equal(theirs.Length, ours.Length);
+            if (KnownVoiScaling.ContainsKey(entry.Name))
+            {
+                // Same values up to an affine map: compare after min-max normalisation of both.
+                ours = Normalise(ours);
+                theirs = Normalise(theirs.Select(v => (float)v).ToArray()).Select(v => (double)v).ToArray();
+            }
+            var range = Math.Max(1, theirs.Max() - theirs.Min());
+            var worst = 0.0;
+            for (var i = 0; i < ours.Length; i++) worst = Math.Max(worst, Math.Abs(ours[i] - theirs[i]));
+            // float32 output vs pydicom's float64: relative 1e-6 of the range.
+            if (worst > 1e-6 * Math.Max(range, Math.Abs(theirs.Max())) + 1e-4) failures.Add($"{entry.Name}: max |diff| {worst:G4} over a range of {range:G4}");
+            compared++;
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        Assert.True(compared >= 80, $"compared {compared}");
+    }
+
+    [Fact]
+    public void Display_matches_the_kaggle_reading()
+    {
+        var failures = new List<string>();
+        var compared = 0;
+        foreach (var entry in reference.Entries.Where(e => e.Decoded && File.Exists(e.DisplayPath) && !KnownUnreadable.ContainsKey(e.Name)))
+        {
+            using var dicom = DicomImage.Open(entry.File);
+            var image = dicom.ReadDisplay();
+            var theirs = (double[])NpyFile.Read(entry.DisplayPath).Data;
+            var worst = image.Data.Zip(theirs).Max(p => Math.Abs(p.First - p.Second));
+            if (worst > 1e-5) failures.Add($"{entry.Name}: max |diff| {worst:G4}");
+            Assert.InRange(image.Data.Min(), 0f, 1f);
+            Assert.InRange(image.Data.Max(), 0f, 1f);
+            compared++;
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        Assert.True(compared >= 70, $"compared {compared}");
+    }
+
+    [Fact]
+    public void Header_attributes_match_pydicom()
+    {
+        foreach (var entry in reference.Entries.Where(e => e.Decoded && !KnownUnreadable.ContainsKey(e.Name)))
+        {
+            using var dicom = DicomImage.Open(entry.File);
+            Assert.Equal((entry.Name, entry.Rows, entry.Cols, entry.Frames, entry.Samples),
+                (entry.Name, dicom.Rows, dicom.Columns, dicom.NumberOfFrames, dicom.SamplesPerPixel));
+            Assert.Equal((entry.Name, entry.Photometric), (entry.Name, dicom.PhotometricInterpretation));
+            Assert.Equal((entry.Name, entry.PatientId ?? ""), (entry.Name, dicom.PatientID ?? ""));
+            Assert.Equal((entry.Name, entry.Modality ?? ""), (entry.Name, dicom.Modality ?? ""));
+            if (entry.TransferSyntax is not null) Assert.Equal((entry.Name, entry.TransferSyntax), (entry.Name, dicom.TransferSyntaxUID));
+        }
+    }
+
+    static float[] Normalise(float[] v)
+    {
+        var (min, max) = (v.Min(), v.Max());
+        return v.Select(x => max > min ? (x - min) / (max - min) * 1000f : 0f).ToArray();
+    }
+
+    static long[] Widen(Array a) => a switch
+    {
+        _ when a.GetType() == typeof(byte[]) => ((byte[])a).Select(v => (long)v).ToArray(),
+        _ when a.GetType() == typeof(sbyte[]) => ((sbyte[])a).Select(v => (long)v).ToArray(),
+        _ when a.GetType() == typeof(ushort[]) => ((ushort[])a).Select(v => (long)v).ToArray(),
+        _ when a.GetType() == typeof(short[]) => ((short[])a).Select(v => (long)v).ToArray(),
+        _ when a.GetType() == typeof(uint[]) => ((uint[])a).Select(v => (long)v).ToArray(),
+        _ when a.GetType() == typeof(int[]) => ((int[])a).Select(v => (long)v).ToArray(),
+        _ => throw new ArgumentException(a.GetType().Name),
+    };
+}
