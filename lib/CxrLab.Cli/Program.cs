@@ -12,4 +12,5 @@ root.Subcommands.Add(ScoreVerb.Create());
 root.Subcommands.Add(SynthVerb.Create());
 root.Subcommands.Add(DicomVerb.Create());
 root.Subcommands.Add(ConvertVerb.Create());
+root.Subcommands.Add(BenchVerb.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,16 @@
+using System.CommandLine;
+
+namespace CxrLab.Cli.Verbs;
+
+/// <summary>`cxr bench AREA [--json]`: speed against the reference implementation measured in the same run;
+/// with --json the last line is one JSON object holding both rates and their ratio.</summary>
+public static class BenchVerb
+{
+    public static Command Create()
+    {
+        var command = new Command("bench", "Benchmarks against the reference implementations, measured in the same run");
+        command.Subcommands.Add(BenchDicomVerb.Create());
+        command.Subcommands.Add(BenchAugmentVerb.Create());
+        return command;
+    }
+}
