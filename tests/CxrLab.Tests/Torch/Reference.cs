@@ -10,7 +10,18 @@ public static class Reference
     {
         var shape = e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray();
         var data = e.GetProperty("data");
-        return e.GetProperty("dtype").GetString() switch
+        if (shape.Length == 0)
+        {
+            // 0-dimensional: Tensor.From treats an empty shape as "1-D of the values' length".
+            using var flat = Read1D(e.GetProperty("dtype").GetString(), data, [1]);
+            return flat.reshape();
+        }
+        return Read1D(e.GetProperty("dtype").GetString(), data, shape);
+    }
+
+    static Tensor Read1D(string? dtype, JsonElement data, long[] shape)
+    {
+        return dtype switch
         {
             "float32" => Tensor.From(data.EnumerateArray().Select(v => v.GetSingle()).ToArray(), shape),
             "int64" => Tensor.From(data.EnumerateArray().Select(v => v.GetInt64()).ToArray(), shape),
