@@ -9,6 +9,7 @@ public static class BenchVerb
     public static Command Create()
     {
         var command = new Command("bench", "Benchmarks against the reference implementations, measured in the same run");
+        command.Subcommands.Add(BenchEngineVerb.Create());
         command.Subcommands.Add(BenchDicomVerb.Create());
         command.Subcommands.Add(BenchAugmentVerb.Create());
         return command;
