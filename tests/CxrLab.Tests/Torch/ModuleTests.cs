@@ -1,5 +1,6 @@
 using CxrLab.Models.Backbones;
 using CxrLab.Torch;
+using CxrLab.Torch.Serialization;
 using CxrLab.Torch.Nn;
 
 namespace CxrLab.Tests.Torch;
@@ -99,6 +100,24 @@ public class ModuleTests
                 var logits = model.forward(Reference.Read(doc.RootElement, "input"));
                 Reference.Close(Reference.Read(doc.RootElement, "logits"), logits, 1e-4, 0, "logits");
             }
+
+            // The .pth that torch.save wrote, through our checkpoint reader, gives the same logits.
+            using var fromPth = ResNet.ResNet18(numClasses: 10);
+            Assert.True(fromPth.load_checkpoint(Path.Combine(dir, "model.pth")).IsExact);
+            fromPth.eval();
+            using (torch.no_grad())
+            {
+                var logits = fromPth.forward(Reference.Read(doc.RootElement, "input"));
+                Reference.Close(Reference.Read(doc.RootElement, "logits"), logits, 1e-4, 0, "logits from .pth");
+            }
+
+            // Our safetensors round trip keeps every key and value.
+            var st = Path.Combine(dir, "model.safetensors");
+            fromPth.save_safetensors(st);
+            using var fromSafetensors = ResNet.ResNet18(numClasses: 10);
+            Assert.True(fromSafetensors.load_checkpoint(st).IsExact);
+            foreach (var (k, v) in fromPth.state_dict())
+                Assert.True(v.ToBytes().AsSpan().SequenceEqual(fromSafetensors.state_dict()[k].ToBytes()), k);
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
