@@ -6,4 +6,6 @@ var root = new RootCommand("CXR Lab: chest X-ray abnormality detection workspace
 root.Subcommands.Add(DemoVerb.Create());
 root.Subcommands.Add(TestVerb.Create());
 root.Subcommands.Add(DoctorVerb.Create());
+root.Subcommands.Add(KernelVerb.Create());
+root.Subcommands.Add(NotebookVerb.Create());
 return await root.Parse(args).InvokeAsync();

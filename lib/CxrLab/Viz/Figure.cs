@@ -152,7 +152,9 @@ public sealed class Figure
         trace["z"] = matrix;
         if (x is not null) trace["x"] = Strings(x);
         if (y is not null) trace["y"] = Strings(y);
-        trace["colorscale"] = colorscale;
+        trace["colorscale"] = colorscale == "Blues"
+            ? new JsonArray(new JsonArray(0, "#f7fbff"), new JsonArray(0.5, "#6baed6"), new JsonArray(1, "#08306b")) // white → dark blue
+            : colorscale;
         if (showValues) trace["texttemplate"] = "%{z:" + valueFormat + "}";
         Add(trace, row, col);
         Axis('y', row, col)["autorange"] = "reversed";
@@ -258,12 +260,18 @@ public sealed class Figure
     // ---- output ----
 
     /// <summary>The figure as plotly.js takes it: <c>{data, layout, config}</c>.</summary>
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
     {
-        ["data"] = new JsonArray(traces.Select(t => (JsonNode)t.DeepClone()).ToArray()),
-        ["layout"] = Layout.DeepClone(),
-        ["config"] = Config.DeepClone(),
-    };
+        var layout = (JsonObject)Layout.DeepClone();
+        // Unnamed traces would get "trace 0, trace 1" legend entries: no legend unless something is named.
+        if (!layout.ContainsKey("showlegend") && traces.All(t => t["name"] is null)) layout["showlegend"] = false;
+        return new JsonObject
+        {
+            ["data"] = new JsonArray(traces.Select(t => (JsonNode)t.DeepClone()).ToArray()),
+            ["layout"] = layout,
+            ["config"] = Config.DeepClone(),
+        };
+    }
 
     public string ToJsonString() => ToJson().ToJsonString(JsonOptions);
 
