@@ -32,14 +32,15 @@ public sealed class Figure
     public int Cols => cols;
 
     /// <summary>A grid of <paramref name="rows"/> × <paramref name="cols"/> plots with optional titles
-    /// (row by row). Spacing is a fraction of the figure (plotly.py's defaults: 0.2/cols, 0.3/rows).</summary>
+    /// (row by row). Spacing is a fraction of the figure (plotly.py's defaults: 0.2/cols; 0.3/rows, or
+    /// 0.5/rows with titles).</summary>
     public static Figure Subplots(int rows, int cols, IReadOnlyList<string>? titles = null, string? title = null,
         double? horizontalSpacing = null, double? verticalSpacing = null)
     {
         if (rows < 1 || cols < 1) throw new ArgumentException($"a subplot grid needs at least 1×1 cells, not {rows}×{cols}");
         var figure = new Figure(title) { rows = rows, cols = cols };
         var hs = horizontalSpacing ?? 0.2 / cols;
-        var vs = verticalSpacing ?? 0.3 / rows;
+        var vs = verticalSpacing ?? (titles is null ? 0.3 : 0.5) / rows;
         var width = (1 - hs * (cols - 1)) / cols;
         var height = (1 - vs * (rows - 1)) / rows;
         var annotations = new JsonArray();
