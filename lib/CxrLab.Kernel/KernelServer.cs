@@ -28,6 +28,7 @@ public sealed class KernelServer : IDisposable, IDisplaySink
     volatile Message? currentRequest;
     volatile CancellationTokenSource? currentCancellation;
     int executionCount;
+    bool abortQueued;
 
     public KernelServer(ConnectionInfo connection, TextWriter? log = null)
     {
@@ -94,7 +95,11 @@ public sealed class KernelServer : IDisposable, IDisplaySink
                 Log($"{socket.Name}: message dropped: {e.Message}");
                 continue;
             }
-            try { Handle(socket, request, isControl); }
+            try
+            {
+                Handle(socket, request, isControl);
+                if (!isControl && abortQueued) AbortQueued(socket);
+            }
             catch (Exception e)
             {
                 // A handler's bug must not take the kernel down; the client sees an error reply.
@@ -105,6 +110,23 @@ public sealed class KernelServer : IDisposable, IDisplaySink
                 }, request));
                 Publish(Status("idle", request));
             }
+        }
+    }
+
+    /// <summary>After a failed cell with stop_on_error, the cells already queued behind it (JupyterLab's
+    /// "run all") are answered "aborted" without running, as ipykernel does; other requests are served.</summary>
+    void AbortQueued(ZmqSocket socket)
+    {
+        abortQueued = false;
+        while (socket.Poll(0))
+        {
+            Message queued;
+            try { queued = session.Parse(socket.Receive()); }
+            catch (InvalidDataException e) { Log($"{socket.Name}: message dropped: {e.Message}"); continue; }
+            if (queued.Type != "execute_request") { Handle(socket, queued, isControl: false); continue; }
+            Publish(Status("busy", queued));
+            TrySend(socket, session.Create("execute_reply", new JsonObject { ["status"] = "aborted", ["execution_count"] = executionCount }, queued));
+            Publish(Status("idle", queued));
         }
     }
 
@@ -194,6 +216,7 @@ public sealed class KernelServer : IDisposable, IDisplaySink
                 ["traceback"] = new JsonArray(error.Traceback.Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()),
             };
             if (!silent) Publish(session.Create("error", (JsonObject)content.DeepClone(), request));
+            abortQueued = (bool?)request.Content["stop_on_error"] ?? true;
             content["status"] = "error";
             content["execution_count"] = count;
             return content;

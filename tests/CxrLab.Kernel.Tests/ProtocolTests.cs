@@ -183,3 +183,40 @@ public sealed class ProtocolTests(KernelFixture kernel)
         Assert.Equal("42", (string?)OfType(result, "execute_result").Single()["content"]!["data"]!["text/plain"]);
     }
 }
+
+/// <summary>Input, queued cells after an error, and restart (last: it resets the shared kernel's state).</summary>
+[Collection("kernel")]
+public sealed class ProtocolLifecycleTests(KernelFixture kernel)
+{
+    [Fact]
+    public void Console_readline_asks_the_front_end_through_stdin()
+    {
+        var result = kernel.Send(new JsonObject { ["op"] = "execute_with_input", ["code"] = "var answer = Console.ReadLine();\n$\"got {answer}\"", ["answer"] = "yes" });
+        Assert.Equal("input_request", (string?)result["input_request"]!["msg_type"]);
+        Assert.Equal("got yes", (string?)OfType(result, "execute_result").Single()["content"]!["data"]!["text/plain"]);
+    }
+
+    [Fact]
+    public void Cells_queued_behind_a_failing_cell_are_aborted_and_later_cells_run()
+    {
+        var result = kernel.Send(new JsonObject
+        {
+            ["op"] = "execute_queued",
+            ["codes"] = new JsonArray("Thread.Sleep(300); throw new Exception(\"first fails\");", "Console.WriteLine(\"must not run\");"),
+        });
+        var statuses = result["replies"]!.AsArray().Select(r => (string?)r!["content"]!["status"]).ToList();
+        Assert.Equal(["error", "aborted"], statuses);
+        Assert.Equal("ok", (string?)ReplyContent(kernel.Execute("1 + 1"))["status"]);
+    }
+
+    [Fact]
+    public void Restart_gives_a_fresh_kernel()
+    {
+        kernel.Execute("var beforeRestart = 1;");
+        var restarted = kernel.Send(new JsonObject { ["op"] = "restart" });
+        Assert.True((bool)restarted["alive"]!);
+        var after = ReplyContent(kernel.Execute("beforeRestart"));
+        Assert.Equal("CompilationError", (string?)after["ename"]);
+        Assert.Equal("ok", (string?)ReplyContent(kernel.Execute("var fresh = 2;"))["status"]);
+    }
+}

@@ -88,6 +88,21 @@ def handle(cmd):
                          cmd.get("timeout", 60), on_stream)
         result.update(seen)
         return result
+    if op == "execute_with_input":
+        # The cell asks for a line (Console.ReadLine); the client answers on the stdin channel.
+        msg_id = kc.execute(cmd["code"], allow_stdin=True)
+        prompt = kc.get_stdin_msg(timeout=cmd.get("timeout", 60))
+        kc.input(cmd["answer"])
+        iopub = collect(msg_id, cmd.get("timeout", 60))
+        return {"reply": shell_reply(msg_id, 60), "iopub": iopub, "input_request": plain(prompt)}
+    if op == "execute_queued":
+        # Several cells sent at once (JupyterLab's "run all"): after a failing one the rest are aborted.
+        ids = [kc.execute(code, stop_on_error=True) for code in cmd["codes"]]
+        return {"replies": [shell_reply(i, 60) for i in ids]}
+    if op == "restart":
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=cmd.get("timeout", 120))
+        return {"ok": True, "alive": km.is_alive()}
     if op == "complete":
         return request(lambda: kc.complete(cmd["code"], cmd.get("cursor_pos")))
     if op == "inspect":
