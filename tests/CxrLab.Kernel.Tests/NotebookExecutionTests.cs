@@ -18,7 +18,16 @@ public sealed class NotebookExecutionTests
     [MemberData(nameof(Notebooks))]
     public void Notebook_executes_without_a_cell_error(string name)
     {
-        var executed = Execute(name);
+        var executed = Execute(name, out var home);
+        try { CheckOutputs(name, executed, home); }
+        finally
+        {
+            try { Directory.Delete(home, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    static void CheckOutputs(string name, JsonObject executed, string home)
+    {
         var outputs = executed["cells"]!.AsArray()
             .Where(c => (string?)c!["cell_type"] == "code")
             .SelectMany(c => c!["outputs"]!.AsArray())
@@ -32,13 +41,62 @@ public sealed class NotebookExecutionTests
             Assert.Contains("application/vnd.plotly.v1+json", mimeTypes);
             Assert.Contains("image/png", mimeTypes);
             Assert.Contains("text/html", mimeTypes);
+            HtmlExportShowsPlots(Path.Combine(home, name), home);
         }
     }
 
-    static JsonObject Execute(string name)
+    /// <summary>Exports the executed notebook to HTML (nbconvert), opens it in headless Chromium and
+    /// counts the pixels of the histogram's colour (#e6194b): they exist only if the offline plotly.js
+    /// embedded in the page ran and drew the figure.</summary>
+    static void HtmlExportShowsPlots(string executedNotebook, string home)
     {
-        var home = Directory.CreateTempSubdirectory("cxr-nb-").FullName;
+        Run("jupyter", ["nbconvert", "--to", "html", "--output-dir", home, "--output", "export", executedNotebook], home, TimeSpan.FromMinutes(3));
+        var screenshot = Path.Combine(home, "export.png");
+        var profile = Directory.CreateTempSubdirectory("cxr-chromium-").FullName;
         try
+        {
+            Run("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", $"--user-data-dir={profile}", "--virtual-time-budget=10000", $"--screenshot={screenshot}",
+                "--window-size=1200,5200", "file://" + Path.Combine(home, "export.html")], home, TimeSpan.FromMinutes(3));
+        }
+        finally
+        {
+            try { Directory.Delete(profile, recursive: true); } catch (IOException) { }
+        }
+        var image = CxrLab.Imaging.ImageCodecs.Read(screenshot);
+        var pixels = (byte[])image.Pixels;
+        var histogramPixels = 0;
+        for (var i = 0; i + 2 < pixels.Length; i += image.Channels)
+            if (Math.Abs(pixels[i] - 230) < 12 && Math.Abs(pixels[i + 1] - 25) < 12 && Math.Abs(pixels[i + 2] - 75) < 12) histogramPixels++;
+        Assert.True(histogramPixels > 2000, $"the exported HTML shows no Plotly histogram ({histogramPixels} pixels of #e6194b in {screenshot})");
+    }
+
+    static void Run(string program, string[] arguments, string workingDirectory, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        Process process;
+        try { process = Process.Start(start)!; }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"{program} is not installed: run ./cxr test (it installs the test references)", e);
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(timeout))
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"{program} did not finish in {timeout.TotalMinutes} minutes");
+            }
+            Assert.True(process.ExitCode == 0, $"{program} failed (exit {process.ExitCode}):\n{stderr.Result}");
+        }
+    }
+
+    static JsonObject Execute(string name, out string home)
+    {
+        home = Directory.CreateTempSubdirectory("cxr-nb-").FullName;
         {
             KernelSpec.Install(home);
             var start = new ProcessStartInfo("jupyter")
@@ -73,10 +131,6 @@ public sealed class NotebookExecutionTests
                 Assert.True(process.ExitCode == 0, $"{name}: nbconvert --execute failed (exit {process.ExitCode}):\n{log}");
             }
             return JsonNode.Parse(File.ReadAllText(Path.Combine(home, name)))!.AsObject();
-        }
-        finally
-        {
-            try { Directory.Delete(home, recursive: true); } catch (IOException) { }
         }
     }
 
