@@ -15,7 +15,9 @@ public static class KernelSpec
     {
         if (Environment.GetEnvironmentVariable("JUPYTER_DATA_DIR") is { Length: > 0 } dir) return Path.GetFullPath(dir);
         if (Environment.GetEnvironmentVariable("XDG_DATA_HOME") is { Length: > 0 } xdg) return Path.Combine(xdg, "jupyter");
-        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "jupyter");
+        var home = Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } h ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (string.IsNullOrEmpty(home)) throw new InvalidOperationException("neither HOME nor JUPYTER_DATA_DIR is set: cannot tell where Jupyter looks for kernels");
+        return Path.Combine(home, ".local", "share", "jupyter");
     }
 
     /// <summary>The kernel.json content: argv[0] is the absolute path of the dotnet host, argv[1] this

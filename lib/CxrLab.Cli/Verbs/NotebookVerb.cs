@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using CxrLab.Kernel;
 
 namespace CxrLab.Cli.Verbs;
@@ -35,7 +36,15 @@ public static class NotebookVerb
         if (Path.GetFileName(jupyter) == "jupyter") start.ArgumentList.Add("notebook");
         foreach (var a in new[] { "--ip=127.0.0.1", $"--port={port}", "--no-browser", $"--notebook-dir={notebooks}" })
             start.ArgumentList.Add(a);
+        // Containers and CI machines often run as root, which Jupyter refuses without this flag.
+        if (Environment.UserName == "root") start.ArgumentList.Add("--allow-root");
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {jupyter}");
+        // Pass SIGTERM on so Jupyter shuts its kernels down instead of being orphaned (Ctrl+C reaches it directly).
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            if (!process.HasExited) kill(process.Id, 15);
+        });
         process.WaitForExit();
         return process.ExitCode;
     }
@@ -45,6 +54,9 @@ public static class NotebookVerb
         Console.WriteLine($"VS Code: open the folder {notebooks} (File > Open Folder), open a .ipynb, and pick the kernel");
         Console.WriteLine($"  \"{KernelSpec.DisplayName}\" under Select Kernel > Jupyter Kernel (needs the Jupyter extension).");
     }
+
+    [DllImport("libc", SetLastError = true)]
+    static extern int kill(int pid, int signal);
 
     static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
