@@ -283,6 +283,17 @@ public sealed class KernelServer : IDisposable, IDisplaySink
         try { cancellation?.Cancel(); }
         catch (ObjectDisposedException) { /* the cell finished meanwhile */ }
         Log(cancellation is null ? "interrupt: no cell running" : "interrupt: cancelling the running cell");
+        if (cancellation is not null)
+        {
+            // Interrupts are cooperative: tell the user when the cell does not check the token.
+            new Thread(() =>
+            {
+                Thread.Sleep(5000);
+                if (ReferenceEquals(currentCancellation, cancellation))
+                    stderr.Write("\n[interrupt] this cell has not stopped: only loops that check CxrLab.Diagnostics.Cancellation " +
+                                 "(e.g. Progress.Track) or the CancellationToken global can be interrupted. Restart the kernel to stop it.\n");
+            }) { IsBackground = true, Name = "interrupt-watch" }.Start();
+        }
         return new JsonObject { ["status"] = "ok" };
     }
 

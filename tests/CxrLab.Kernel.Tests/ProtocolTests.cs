@@ -210,6 +210,28 @@ public sealed class ProtocolLifecycleTests(KernelFixture kernel)
     }
 
     [Fact]
+    public void Interrupting_a_cell_that_ignores_cancellation_says_so_and_the_cell_finishes()
+    {
+        // The cell never checks the token; it waits for a file the client creates once the kernel
+        // has told the user that the interrupt did not stop it.
+        var flag = Path.Combine(kernel.Home, $"flag-{Guid.NewGuid():N}");
+        var code = $$"""
+            Console.WriteLine("busy loop started");
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!File.Exists(@"{{flag}}") && DateTime.UtcNow < deadline) Thread.Sleep(10);
+            Console.WriteLine(File.Exists(@"{{flag}}") ? "finished" : "never told");
+            """;
+        var result = kernel.Execute(code, new JsonObject
+        {
+            ["interrupt_on"] = "busy loop started",
+            ["touch_on"] = new JsonObject { ["text"] = "has not stopped", ["path"] = flag },
+        });
+        Assert.True((bool)result["interrupted"]! && (bool)result["touched"]!);
+        Assert.Equal("ok", (string?)ReplyContent(result)["status"]);
+        Assert.EndsWith("finished\n", Stdout(result));
+    }
+
+    [Fact]
     public void Restart_gives_a_fresh_kernel()
     {
         kernel.Execute("var beforeRestart = 1;");

@@ -11,7 +11,8 @@ namespace CxrLab.Viz;
 /// registration wins, and later registrations replace earlier ones for the same type. Built in:
 /// <see cref="MimeBundle"/> (as is), <see cref="Figure"/> (Plotly JSON + HTML), <see cref="PngImage"/>
 /// and <see cref="Image"/> (PNG), <see cref="HtmlTable"/>, <see cref="Progress"/>, <see cref="Html"/>,
-/// <see cref="Tensor"/> (shape, dtype, leading values), sequences of records (HTML table).
+/// <see cref="Tensor"/> (shape, dtype, leading values), <see cref="BoxOverlay"/> (PNG), <see cref="Data.Target"/>
+/// (table of boxes), sequences of records (HTML table).
 /// Every bundle carries text/plain.</summary>
 public static class Formatters
 {
@@ -28,6 +29,8 @@ public static class Formatters
             return MimeBundle.Png(png.Bytes, i.ToString(), png.Width, png.Height);
         });
         Register<HtmlTable>(t => t.ToMimeBundle());
+        Register<BoxOverlay>(o => o.ToPng().ToMimeBundle());
+        Register<Data.Target>(FormatTarget);
         Register<Progress>(p => MimeBundle.Html(p.ToHtml(), p.ToString()));
         Register<Html>(h => MimeBundle.Html(h.Content, h.PlainText));
         Register<Tensor>(FormatTensor);
@@ -98,6 +101,14 @@ public static class Formatters
         return null;
     }
 
+    static MimeBundle FormatTarget(Data.Target target)
+    {
+        var names = ClassColors.VinBigData;
+        var table = HtmlTable.From(target.Boxes.Select((b, i) => new TargetRow(
+            target.Labels[i], target.Labels[i] >= 0 && target.Labels[i] < names.Count ? names[target.Labels[i]] : "", b.X1, b.Y1, b.X2, b.Y2)));
+        return MimeBundle.Html(table.ToHtml(), $"Target({target.Width}×{target.Height}, {target.Count} boxes)\n{table}");
+    }
+
     static MimeBundle FormatTensor(Tensor tensor)
     {
         var text = tensor.ToString();
@@ -119,6 +130,9 @@ public static class Formatters
             "[" + string.Join(", ", all.Take(20).Select(v => v.ToString(null, CultureInfo.InvariantCulture))) + (count > 20 ? $", … ({count} values)" : "") + "]";
     }
 }
+
+/// <summary>One row of a target's table (label id, VinBigData name, xyxy box).</summary>
+public sealed record TargetRow(int Label, string Name, float X1, float Y1, float X2, float Y2);
 
 /// <summary>Raw HTML to show as is (with a plain-text fallback).</summary>
 public sealed record Html(string Content, string PlainText = "<HTML>");

@@ -80,6 +80,18 @@ public sealed class FormattersTests
     }
 
     [Fact]
+    public void Overlays_are_png_and_targets_are_tables_of_boxes()
+    {
+        var target = new CxrLab.Data.Target(64, 48, [new CxrLab.Data.Box(1, 2, 30, 40)], [3]);
+        var overlay = Formatters.Format(new BoxOverlay(new Image(48, 64)).Truth(target));
+        var decoded = ImageCodecs.Decode(Convert.FromBase64String((string)overlay.Data["image/png"]));
+        Assert.Equal((48, 64, 3), (decoded.Rows, decoded.Cols, decoded.Channels));
+        var table = Formatters.Format(target);
+        Assert.Contains("Cardiomegaly", (string)table.Data["text/html"]);
+        Assert.StartsWith("Target(64×48, 1 boxes)", table.PlainText);
+    }
+
+    [Fact]
     public void Progress_is_html_with_a_progress_element()
     {
         var bundle = Formatters.Format(Progress.Start(10, "steps"));
