@@ -22,7 +22,7 @@ public sealed class KernelServer : IDisposable, IDisplaySink
     readonly ZmqSocket shell, iopub, stdin, control, heartbeat;
     readonly BlockingCollection<(Message Message, string Topic)> outbox = new();
     readonly ScriptEngine engine;
-    readonly TextWriter log;
+    TextWriter log;
     readonly OutputCapture stdout, stderr;
     volatile bool stopping;
     volatile Message? currentRequest;
@@ -57,6 +57,8 @@ public sealed class KernelServer : IDisposable, IDisplaySink
     /// <summary>Serves until a shutdown request; returns the process exit code.</summary>
     public int Run()
     {
+        // Native writes and child processes: into the cell too (the kernel's log keeps the original stderr).
+        if (Environment.GetEnvironmentVariable("CXR_KERNEL_NATIVE_OUTPUT") != "0" && NativeOutput.Capture(PublishNative) is { } original) log = original;
         Console.SetOut(stdout);
         Console.SetError(stderr);
         Console.SetIn(new InputReader(AskInput));
@@ -317,6 +319,12 @@ public sealed class KernelServer : IDisposable, IDisplaySink
     {
         try { outbox.Add((message, "kernel." + session.Id + "." + message.Type)); }
         catch (InvalidOperationException) { /* shutting down */ }
+    }
+
+    void PublishNative(string name, string text)
+    {
+        // Ordered with managed output: flush what the cell printed before this arrived.
+        (name == "stdout" ? stdout : stderr).Write(text);
     }
 
     void PublishStream(string name, string text)

@@ -116,6 +116,21 @@ public sealed class ProtocolTests(KernelFixture kernel)
     }
 
     [Fact]
+    public void Output_of_child_processes_and_native_code_reaches_the_cell()
+    {
+        var result = kernel.Execute("""
+            Console.WriteLine("managed before");
+            System.Diagnostics.Process.Start("/bin/sh", ["-c", "echo from a child process; echo child error >&2"])!.WaitForExit();
+            """);
+        Assert.Equal("ok", (string?)ReplyContent(result)["status"]);
+        var stdout = Stdout(result);
+        Assert.Contains("managed before\n", stdout);
+        Assert.Contains("from a child process\n", stdout);
+        var stderr = string.Concat(OfType(result, "stream").Where(m => (string?)m["content"]!["name"] == "stderr").Select(m => (string?)m["content"]!["text"]));
+        Assert.Contains("child error", stderr);
+    }
+
+    [Fact]
     public void Display_and_update_display_share_a_display_id()
     {
         var result = kernel.Execute("var handle = display(\"first\");\nhandle.Update(\"second\");");
