@@ -16,8 +16,19 @@ public sealed class DisplayHandle(string displayId)
 {
     public string DisplayId { get; } = displayId;
 
+    /// <summary>True when this output carries plotly.js for the page (the session's first figure).</summary>
+    internal bool CarriesPlotlyJs { get; set; }
+
     /// <summary>Replaces what this handle shows with <paramref name="value"/>, formatted by <see cref="Formatters"/>.</summary>
-    public void Update(object? value) => Display.Sink?.Update(Formatters.Format(value), DisplayId);
+    public void Update(object? value)
+    {
+        var sink = Display.Sink;
+        if (sink is null) return;
+        var bundle = Formatters.Format(value);
+        // Later figures on the page use the plotly.js this output brought: the update must keep it.
+        if (CarriesPlotlyJs) PlotlyJs.EnsureEmbedded(bundle);
+        sink.Update(bundle, DisplayId);
+    }
 
     public override string ToString() => $"DisplayHandle({DisplayId})";
 }
@@ -40,6 +51,7 @@ public static class Display
     {
         var handle = new DisplayHandle(displayId ?? Guid.NewGuid().ToString("N"));
         var bundle = Formatters.Format(value);
+        handle.CarriesPlotlyJs = bundle.Data.TryGetValue(MimeTypes.Html, out var html) && html is string h && h.Contains(PlotlyJs.EmbedMarker, StringComparison.Ordinal);
         var target = sink;
         if (target is not null) target.Show(bundle, handle.DisplayId);
         else Console.WriteLine(bundle.PlainText);

@@ -22,6 +22,9 @@ public static class PlotlyJs
     public const string PinnedVersion = "4.1.2";
 
     const string RelativePath = "build/node_modules/plotly.js-dist-min/plotly.min.js";
+
+    /// <summary>Marks HTML that carries the library, so an in-place update of it keeps carrying it.</summary>
+    internal const string EmbedMarker = "<!-- cxr:plotly.js -->";
     static readonly Lazy<string?> script = new(() => Locate() is { } path ? File.ReadAllText(path) : null);
     static int embedded;
 
@@ -52,6 +55,7 @@ public static class PlotlyJs
         var source = Script ?? throw new FileNotFoundException(
             $"plotly.js is not installed ({RelativePath}); run ./cxr once, or set CXR_PLOTLY_JS to a plotly.min.js");
         return new StringBuilder(source.Length + 200)
+            .Append(EmbedMarker)
             .Append("<script type=\"text/javascript\">(function(module, exports, define){\n")
             .Append(source)
             .Append("\n}).call(window);</script>")
@@ -81,6 +85,26 @@ public static class PlotlyJs
             .Append("else if(++tries<200){setTimeout(draw,50);}")
             .Append("else if(el){el.innerText='plotly.js was not loaded on this page: run the notebook\\'s first plot cell again.';}}draw();})();</script>");
         return html.ToString();
+    }
+
+    /// <summary>Makes <paramref name="bundle"/> carry plotly.js in its HTML (for an update replacing the
+    /// output that embedded it: later figures on the page rely on it).</summary>
+    internal static void EnsureEmbedded(MimeBundle bundle)
+    {
+        if (bundle.Data.TryGetValue(MimeTypes.Html, out var html) && html is string h && h.Contains(EmbedMarker, StringComparison.Ordinal)) return;
+        if (Script is null) return;
+        if (bundle.Data.TryGetValue(MimeTypes.Plotly, out var json) && json is System.Text.Json.Nodes.JsonNode figure)
+        {
+            var layout = figure["layout"];
+            bundle.With(MimeTypes.Html, DivHtml(figure.ToJsonString(), (int?)layout?["width"], (int?)layout?["height"], forceEmbed: true));
+        }
+        else
+        {
+            var body = bundle.Data.TryGetValue(MimeTypes.Html, out var existing) && existing is string e
+                ? e
+                : "<pre>" + System.Net.WebUtility.HtmlEncode(bundle.PlainText ?? "") + "</pre>";
+            bundle.With(MimeTypes.Html, ScriptTag() + body);
+        }
     }
 
     /// <summary>A standalone HTML page with the library embedded (opens offline in any browser).</summary>
