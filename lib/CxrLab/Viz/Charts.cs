@@ -4,9 +4,9 @@ using CxrLab.Imaging;
 
 namespace CxrLab.Viz;
 
-/// <summary>One precision–recall curve: points in order of decreasing confidence threshold, and the
+/// <summary>One precision–recall curve to plot (named so it does not clash with CxrLab.Evaluation.PrCurve): points in order of decreasing confidence threshold, and the
 /// average precision reported in its legend entry (null: not shown).</summary>
-public sealed record PrCurve(string Name, IReadOnlyList<double> Recall, IReadOnlyList<double> Precision, double? AveragePrecision = null);
+public sealed record PrCurveSeries(string Name, IReadOnlyList<double> Recall, IReadOnlyList<double> Precision, double? AveragePrecision = null);
 
 /// <summary>One value of one learning-curve series at a step (epoch or iteration).</summary>
 public sealed record LearningPoint(double Step, string Series, double Value);
@@ -16,7 +16,7 @@ public sealed record LearningPoint(double Step, string Series, double Value);
 public static class Charts
 {
     /// <summary>Precision against recall, one line per curve, axes fixed to [0, 1].</summary>
-    public static Figure PrCurves(IEnumerable<PrCurve> curves, string title = "Precision–recall")
+    public static Figure PrCurves(IEnumerable<PrCurveSeries> curves, string title = "Precision–recall")
     {
         var figure = new Figure(title);
         var i = 0;

@@ -74,7 +74,7 @@ public sealed class FigureTests
         var z = figure.ToJson()["data"]![0]!["z"]!.AsArray();
         Assert.Equal(new[] { 0.75, 0.25 }, z[0]!.AsArray().Select(v => (double)v!));
         Assert.Equal(new[] { 0.0, 0.0 }, z[1]!.AsArray().Select(v => (double)v!));
-        Assert.Throws<ArgumentException>(() => Charts.PrCurves([new PrCurve("bad", [0, 1], [1])]));
+        Assert.Throws<ArgumentException>(() => Charts.PrCurves([new PrCurveSeries("bad", [0, 1], [1])]));
         var curves = Charts.LearningCurves([new LearningPoint(2, "loss", 0.5), new LearningPoint(1, "loss", 1.0), new LearningPoint(1, "mAP", 0.1)]).ToJson();
         Assert.Equal(2, curves["data"]!.AsArray().Count);
         Assert.Equal(new[] { 1.0, 0.5 }, curves["data"]![0]!["y"]!.AsArray().Select(v => (double)v!));
