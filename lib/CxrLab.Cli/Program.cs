@@ -13,4 +13,6 @@ root.Subcommands.Add(SynthVerb.Create());
 root.Subcommands.Add(DicomVerb.Create());
 root.Subcommands.Add(ConvertVerb.Create());
 root.Subcommands.Add(BenchVerb.Create());
+root.Subcommands.Add(KernelVerb.Create());
+root.Subcommands.Add(NotebookVerb.Create());
 return await root.Parse(args).InvokeAsync();
