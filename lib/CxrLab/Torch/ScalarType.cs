@@ -27,6 +27,10 @@ public static class ScalarTypes
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "unsupported scalar type"),
     };
 
+    /// <summary>True for float16/bfloat16/float32/float64.</summary>
+    public static bool IsFloating(this ScalarType type) =>
+        type is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
+
     /// <summary>The scalar type that stores a .NET element type.</summary>
     public static ScalarType Of<T>() where T : unmanaged =>
         typeof(T) == typeof(float) ? ScalarType.Float32 :
