@@ -194,6 +194,8 @@ public sealed partial class Tensor
     public Tensor expand_as(Tensor other) => A.expand_as.Call(this, other);
     public Tensor contiguous() => A.contiguous.Call(this, MemoryFormat.Contiguous);
     public Tensor clone() => A.clone.Call(this, (MemoryFormat?)null);
+    /// <summary>A second handle to this same tensor (same storage and autograd identity); dispose each independently.</summary>
+    public Tensor alias() => new(CxrLab.Interop.Shim.cxr_tensor_alias(Handle));
     /// <summary>Same data, cut from the autograd graph.</summary>
     public Tensor detach() => A.detach.Call(this);
     public Tensor narrow(long dim, long start, long length) => A.narrow.Call(this, dim, start, length);
