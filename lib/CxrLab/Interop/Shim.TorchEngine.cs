@@ -53,3 +53,10 @@ internal static partial class Shim
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_manual_seed(ulong seed);
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_cuda_is_available();
 }
+
+internal static partial class Shim
+{
+    [DllImport(NativeLibraries.Shim)] public static extern IntPtr cxr_vision_nms(IntPtr boxes, IntPtr scores, double iouThreshold);
+    [DllImport(NativeLibraries.Shim)]
+    public static extern IntPtr cxr_vision_roi_align(IntPtr input, IntPtr rois, double spatialScale, long pooledH, long pooledW, long samplingRatio, int aligned);
+}

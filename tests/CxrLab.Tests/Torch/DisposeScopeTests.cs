@@ -50,3 +50,7 @@ public class DisposeScopeTests
         free.Dispose();
     }
 }
+
+/// <summary>Runs alone: the live-tensor counter is process-wide, so parallel tests would move it.</summary>
+[CollectionDefinition("LiveTensorCount", DisableParallelization = true)]
+public sealed class LiveTensorCountCollection;

@@ -1,0 +1,205 @@
+// Detection kernels the tensor engine needs beyond aten: NMS and RoIAlign (forward and backward),
+// written here so the product does not depend on torchvision's Python package at run time. They follow
+// torchvision 0.14's CPU kernels exactly (box areas without +1, RoIAlign's bilinear rules and adaptive
+// sampling grid), and the tests compare them with torchvision. Tensors on other devices are computed
+// on the CPU and moved back.
+#include "cxr_native.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <vector>
+
+namespace cxr {
+void* new_handle(at::Tensor&& t);  // torch_tensor.cpp: counts live handles
+}
+
+namespace {
+
+at::Tensor& as_tensor(void* handle) {
+  if (!handle) throw std::invalid_argument("null tensor handle");
+  return *static_cast<at::Tensor*>(handle);
+}
+
+at::Tensor nms_cpu(const at::Tensor& dets_in, const at::Tensor& scores_in, double iou_threshold) {
+  TORCH_CHECK(dets_in.dim() == 2 && dets_in.size(1) == 4, "nms: boxes must be [N, 4] (x1, y1, x2, y2), got ", dets_in.sizes());
+  TORCH_CHECK(scores_in.dim() == 1 && scores_in.size(0) == dets_in.size(0), "nms: scores must be [N] matching boxes, got ",
+              scores_in.sizes(), " for ", dets_in.sizes(), " boxes");
+  if (dets_in.numel() == 0) return at::empty({0}, dets_in.options().dtype(at::kLong));
+  auto dets = dets_in.detach().to(at::kCPU).to(at::kDouble).contiguous();
+  auto scores = scores_in.detach().to(at::kCPU).contiguous();
+  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true)).contiguous();
+  auto n = dets.size(0);
+  const double* d = dets.data_ptr<double>();
+  const int64_t* o = order.data_ptr<int64_t>();
+  std::vector<double> areas(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) areas[i] = (d[4 * i + 2] - d[4 * i]) * (d[4 * i + 3] - d[4 * i + 1]);
+  std::vector<char> suppressed(static_cast<size_t>(n), 0);
+  std::vector<int64_t> keep;
+  for (int64_t a = 0; a < n; ++a) {
+    auto i = o[a];
+    if (suppressed[i]) continue;
+    keep.push_back(i);
+    for (int64_t b = a + 1; b < n; ++b) {
+      auto j = o[b];
+      if (suppressed[j]) continue;
+      double w = std::max(0.0, std::min(d[4 * i + 2], d[4 * j + 2]) - std::max(d[4 * i], d[4 * j]));
+      double h = std::max(0.0, std::min(d[4 * i + 3], d[4 * j + 3]) - std::max(d[4 * i + 1], d[4 * j + 1]));
+      double inter = w * h;
+      if (inter / (areas[i] + areas[j] - inter) > iou_threshold) suppressed[j] = 1;
+    }
+  }
+  return at::tensor(keep, at::kLong).to(dets_in.device());
+}
+
+struct RoiAlignParams {
+  double spatial_scale;
+  int64_t pooled_h, pooled_w, sampling_ratio;
+  bool aligned;
+};
+
+// One sampling point's four neighbours and weights (torchvision's bilinear_interpolate rules).
+template <typename T>
+bool bilinear(int64_t height, int64_t width, T y, T x, int64_t& y0, int64_t& x0, int64_t& y1, int64_t& x1, T& w1, T& w2, T& w3, T& w4) {
+  if (y < -1.0 || y > height || x < -1.0 || x > width) return false;
+  if (y <= 0) y = 0;
+  if (x <= 0) x = 0;
+  y0 = static_cast<int64_t>(y);
+  x0 = static_cast<int64_t>(x);
+  if (y0 >= height - 1) { y1 = y0 = height - 1; y = static_cast<T>(y0); } else y1 = y0 + 1;
+  if (x0 >= width - 1) { x1 = x0 = width - 1; x = static_cast<T>(x0); } else x1 = x0 + 1;
+  T ly = y - y0, lx = x - x0, hy = 1 - ly, hx = 1 - lx;
+  w1 = hy * hx; w2 = hy * lx; w3 = ly * hx; w4 = ly * lx;
+  return true;
+}
+
+// Visits every (roi, channel-independent) sampling point: f(n, ph, pw, y0, x0, y1, x1, w1..w4, count).
+template <typename T, typename F>
+void for_each_sample(const T* roi, int64_t height, int64_t width, const RoiAlignParams& p, F&& f) {
+  T offset = p.aligned ? static_cast<T>(0.5) : static_cast<T>(0);
+  T sx = roi[1] * p.spatial_scale - offset, sy = roi[2] * p.spatial_scale - offset;
+  T ex = roi[3] * p.spatial_scale - offset, ey = roi[4] * p.spatial_scale - offset;
+  T rw = ex - sx, rh = ey - sy;
+  if (!p.aligned) { rw = std::max(rw, static_cast<T>(1)); rh = std::max(rh, static_cast<T>(1)); }
+  T bh = rh / p.pooled_h, bw = rw / p.pooled_w;
+  int64_t gh = p.sampling_ratio > 0 ? p.sampling_ratio : static_cast<int64_t>(std::ceil(rh / p.pooled_h));
+  int64_t gw = p.sampling_ratio > 0 ? p.sampling_ratio : static_cast<int64_t>(std::ceil(rw / p.pooled_w));
+  T count = static_cast<T>(std::max<int64_t>(gh * gw, 1));
+  for (int64_t ph = 0; ph < p.pooled_h; ++ph)
+    for (int64_t pw = 0; pw < p.pooled_w; ++pw)
+      for (int64_t iy = 0; iy < gh; ++iy) {
+        T y = sy + ph * bh + (iy + static_cast<T>(0.5)) * bh / gh;
+        for (int64_t ix = 0; ix < gw; ++ix) {
+          T x = sx + pw * bw + (ix + static_cast<T>(0.5)) * bw / gw;
+          int64_t y0, x0, y1, x1;
+          T w1, w2, w3, w4;
+          if (bilinear<T>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4)) f(ph, pw, y0, x0, y1, x1, w1, w2, w3, w4, count);
+        }
+      }
+}
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, const RoiAlignParams& p) {
+  auto x = input.contiguous();
+  auto r = rois.contiguous();
+  auto n_rois = r.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
+  auto out = at::zeros({n_rois, channels, p.pooled_h, p.pooled_w}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cxr_roi_align_forward", [&] {
+    const scalar_t* in = x.data_ptr<scalar_t>();
+    const scalar_t* rp = r.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, n_rois, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t n = begin; n < end; ++n) {
+        const scalar_t* roi = rp + n * 5;
+        auto b = static_cast<int64_t>(roi[0]);
+        for_each_sample<scalar_t>(roi, height, width, p, [&](int64_t ph, int64_t pw, int64_t y0, int64_t x0, int64_t y1, int64_t x1,
+                                                               scalar_t w1, scalar_t w2, scalar_t w3, scalar_t w4, scalar_t count) {
+          for (int64_t c = 0; c < channels; ++c) {
+            const scalar_t* plane = in + (b * channels + c) * height * width;
+            o[((n * channels + c) * p.pooled_h + ph) * p.pooled_w + pw] +=
+                (w1 * plane[y0 * width + x0] + w2 * plane[y0 * width + x1] + w3 * plane[y1 * width + x0] + w4 * plane[y1 * width + x1]) / count;
+          }
+        });
+      }
+    });
+  });
+  return out;
+}
+
+at::Tensor roi_align_backward(const at::Tensor& grad_out, const at::Tensor& rois, at::IntArrayRef input_size, const RoiAlignParams& p) {
+  auto g = grad_out.contiguous();
+  auto r = rois.contiguous();
+  auto grad_in = at::zeros(input_size, g.options());
+  auto n_rois = r.size(0), channels = input_size[1], height = input_size[2], width = input_size[3];
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "cxr_roi_align_backward", [&] {
+    const scalar_t* go = g.data_ptr<scalar_t>();
+    const scalar_t* rp = r.data_ptr<scalar_t>();
+    scalar_t* gi = grad_in.data_ptr<scalar_t>();
+    // Serial: several RoIs scatter into the same feature cells.
+    for (int64_t n = 0; n < n_rois; ++n) {
+      const scalar_t* roi = rp + n * 5;
+      auto b = static_cast<int64_t>(roi[0]);
+      for_each_sample<scalar_t>(roi, height, width, p, [&](int64_t ph, int64_t pw, int64_t y0, int64_t x0, int64_t y1, int64_t x1,
+                                                             scalar_t w1, scalar_t w2, scalar_t w3, scalar_t w4, scalar_t count) {
+        for (int64_t c = 0; c < channels; ++c) {
+          scalar_t gv = go[((n * channels + c) * p.pooled_h + ph) * p.pooled_w + pw] / count;
+          scalar_t* plane = gi + (b * channels + c) * height * width;
+          plane[y0 * width + x0] += gv * w1;
+          plane[y0 * width + x1] += gv * w2;
+          plane[y1 * width + x0] += gv * w3;
+          plane[y1 * width + x1] += gv * w4;
+        }
+      });
+    }
+  });
+  return grad_in;
+}
+
+class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+                            int64_t pooled_h, int64_t pooled_w, int64_t sampling_ratio, bool aligned) {
+    ctx->saved_data["spatial_scale"] = spatial_scale;
+    ctx->saved_data["pooled_h"] = pooled_h;
+    ctx->saved_data["pooled_w"] = pooled_w;
+    ctx->saved_data["sampling_ratio"] = sampling_ratio;
+    ctx->saved_data["aligned"] = aligned;
+    ctx->saved_data["input_size"] = input.sizes().vec();
+    ctx->save_for_backward({rois});
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return roi_align_forward(input, rois, {spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned});
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto rois = ctx->get_saved_variables()[0];
+    RoiAlignParams p{ctx->saved_data["spatial_scale"].toDouble(), ctx->saved_data["pooled_h"].toInt(), ctx->saved_data["pooled_w"].toInt(),
+                     ctx->saved_data["sampling_ratio"].toInt(), ctx->saved_data["aligned"].toBool()};
+    auto size = ctx->saved_data["input_size"].toIntVector();
+    auto grad_input = roi_align_backward(grads[0], rois, size, p);
+    return {grad_input, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+// Indices of the boxes kept by greedy NMS, in decreasing score order (torchvision.ops.nms).
+CXR_API void* cxr_vision_nms(void* boxes, void* scores, double iou_threshold) {
+  CXR_TRY(nullptr, { return cxr::new_handle(nms_cpu(as_tensor(boxes), as_tensor(scores), iou_threshold)); })
+}
+
+// RoIAlign (torchvision.ops.roi_align) with autograd: input [N, C, H, W], rois [K, 5] (batch index, x1, y1, x2, y2).
+CXR_API void* cxr_vision_roi_align(void* input, void* rois, double spatial_scale, int64_t pooled_h, int64_t pooled_w,
+                                   int64_t sampling_ratio, int aligned) {
+  CXR_TRY(nullptr, {
+    auto& x = as_tensor(input);
+    auto& r = as_tensor(rois);
+    TORCH_CHECK(x.dim() == 4, "roi_align: input must be [N, C, H, W], got ", x.sizes());
+    TORCH_CHECK(r.dim() == 2 && r.size(1) == 5, "roi_align: rois must be [K, 5] (batch index, x1, y1, x2, y2), got ", r.sizes());
+    TORCH_CHECK(pooled_h > 0 && pooled_w > 0, "roi_align: output size must be positive");
+    auto device = x.device();
+    auto xc = device.is_cpu() ? x : x.to(at::kCPU);
+    auto rc = r.to(at::kCPU).to(xc.scalar_type()).detach();
+    auto out = RoiAlignFunction::apply(xc, rc, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned != 0);
+    return cxr::new_handle(device.is_cpu() ? std::move(out) : out.to(device));
+  })
+}
