@@ -51,23 +51,12 @@ public class DetectionOpsTests
         ag = AnchorGenerator(((32,), (64,), (128,)), ((0.5, 1.0, 2.0),) * 3)
         feats = [torch.zeros(1, 1, 16, 20), torch.zeros(1, 1, 8, 10), torch.zeros(1, 1, 4, 5)]
         out['anchors'] = L(ag(ImageList(torch.zeros(1, 3, 128, 160), [(120, 150)]), feats)[0])
-        f = torch.randn(2, 3, 12, 14)
-        r0 = rand_boxes(5, 50.0); r1 = torch.tensor([[0., 0., 3., 2.], [40., 30., 60., 47.], [-4., -3., 20., 10.]])
-        out['feat'], out['r0'], out['r1'] = L(f), L(r0), L(r1)
-        out['roi'] = L(roi_align(f, [r0, r1], 7, spatial_scale=0.25, sampling_ratio=2))
         ms = MultiScaleRoIAlign(['0', '1', '2'], 7, 2)
         fs = {'0': torch.randn(2, 4, 32, 40), '1': torch.randn(2, 4, 16, 20), '2': torch.randn(2, 4, 8, 10)}
         mb = [rand_boxes(20, 120.0) * torch.tensor([1., 1., 1.5, 1.5]), rand_boxes(9, 100.0)]
         out['ms_feats'] = [L(fs[k]) for k in ['0', '1', '2']]
         out['ms_boxes'] = [L(x) for x in mb]
         out['ms'] = L(ms(fs, mb, [(128, 160), (120, 150)]))
-        x = torch.randn(50, 4); y = torch.randn(50, 4); logits = torch.randn(30); t = (torch.rand(30) > 0.5).float()
-        cl = torch.randn(20, 5); ct = torch.randint(0, 5, (20,))
-        out['x'], out['y'], out['logits'], out['t'], out['cl'], out['ct'] = L(x), L(y), L(logits), L(t), L(cl), L(ct)
-        F = torch.nn.functional
-        out['sl1'] = F.smooth_l1_loss(x, y, beta=1/9, reduction='sum').item()
-        out['bce'] = F.binary_cross_entropy_with_logits(logits, t).item()
-        out['ce'] = F.cross_entropy(cl, ct).item()
         print(json.dumps(out))
         """;
 
@@ -172,36 +161,13 @@ public class DetectionOpsTests
     }
 
     [Fact]
-    public void Roi_align_over_grid_sample_matches_torchvision()
+    public void Multi_scale_roi_align_matches_torchvision()
     {
         using var scope = torch.NewDisposeScope();
-        var f = T(R("feat"), 2, 3, 12, 14);
-        var pooled = RoIAlign.Apply(f, [Boxes(R("r0")), Boxes(R("r1"))], 7, 0.25, 2);
-        Assert.Equal([8L, 3, 7, 7], pooled.shape);
-        Close(Floats(R("roi")), pooled, 1e-4);
-
         var feats = R("ms_feats").EnumerateArray().Select((x, i) => T(x, 2, 4, 32 >> i, 40 >> i)).ToList();
         var boxes = R("ms_boxes").EnumerateArray().Select(Boxes).ToList();
         var ms = new MultiScaleRoIAlign(7, 2).Forward(feats, boxes, [(128, 160), (120, 150)]);
+        Assert.Equal([29L, 4, 7, 7], ms.shape);
         Close(Floats(R("ms")), ms, 1e-4);
-    }
-
-    [Fact]
-    public void Roi_align_passes_gradients_to_features()
-    {
-        using var scope = torch.NewDisposeScope();
-        var f = torch.randn([1, 2, 8, 8]).requires_grad_();
-        using var box = Tensor.From([1f, 1f, 20f, 24f], 1, 4);
-        RoIAlign.Apply(f, [box], 7, 0.25, 2).sum().backward();
-        Assert.True(f.grad!.abs().sum().item<float>() > 0);
-    }
-
-    [Fact]
-    public void Losses_match_torch()
-    {
-        using var scope = torch.NewDisposeScope();
-        Assert.Equal(R("sl1").GetDouble(), Losses.SmoothL1Sum(T(R("x"), 50, 4), T(R("y"), 50, 4), 1.0 / 9).item<float>(), 4);
-        Assert.Equal(R("bce").GetDouble(), Losses.BinaryCrossEntropyWithLogits(T(R("logits"), 30), T(R("t"), 30)).item<float>(), 5);
-        Assert.Equal(R("ce").GetDouble(), Losses.CrossEntropy(T(R("cl"), 20, 5), Tensor.From(Longs(R("ct")))).item<float>(), 5);
     }
 }

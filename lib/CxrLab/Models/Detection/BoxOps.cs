@@ -49,33 +49,10 @@ public static class BoxOps
         return scope.MoveToOuter(keep.nonzero().squeeze(1));
     }
 
-    /// <summary>Greedy non-maximum suppression (torchvision.ops.nms): indices (int64) of kept boxes
-    /// by decreasing score; a box is dropped when its IoU with a kept higher-scoring box is
-    /// &gt; <paramref name="iouThreshold"/>. The IoU matrix is computed as one tensor op and read
-    /// once; the greedy pass is a tight host loop over it (no sync per box).</summary>
-    public static Tensor Nms(Tensor boxes, Tensor scores, double iouThreshold)
-    {
-        var n = boxes.size(0);
-        if (n == 0) return torch.zeros([0], ScalarType.Int64, boxes.device);
-        using var scope = torch.NewDisposeScope();
-        // torchvision's CPU kernel sorts stably by descending score.
-        var (_, order) = scores.sort(0, descending: true, stable: true);
-        var sorted = boxes.index_select(0, order).to(ScalarType.Float32).cpu();
-        var iou = BoxIou(sorted, sorted).contiguous().ToArray<float>();
-        var orderHost = order.cpu().ToArray<long>();
-        var suppressed = new bool[n];
-        var kept = new List<long>();
-        for (var i = 0; i < n; i++)
-        {
-            if (suppressed[i]) continue;
-            kept.Add(orderHost[i]);
-            var row = i * n;
-            for (var j = i + 1; j < n; j++)
-                if (!suppressed[j] && iou[row + j] > iouThreshold) suppressed[j] = true;
-        }
-        var result = Tensor.From(kept.ToArray()).to(boxes.device);
-        return scope.MoveToOuter(result);
-    }
+    /// <summary>Greedy non-maximum suppression (torchvision.ops.nms, the engine's native kernel):
+    /// int64 indices of kept boxes by decreasing score; a box is dropped when its IoU with a kept
+    /// higher-scoring box is &gt; <paramref name="iouThreshold"/>.</summary>
+    public static Tensor Nms(Tensor boxes, Tensor scores, double iouThreshold) => CxrLab.Torch.Vision.VisionOps.nms(boxes, scores, iouThreshold);
 
     /// <summary>NMS within each category (torchvision.ops.batched_nms): boxes of different
     /// <paramref name="idxs"/> never suppress each other. Like torchvision, more than 1000 boxes on

@@ -199,8 +199,8 @@ public sealed class RegionProposalNetwork : Module
         var flatObjectness = objectness.flatten();
         var allLabels = torch.cat(labels, 0);
         var allTargets = torch.cat(regressionTargets, 0);
-        var boxLoss = Losses.SmoothL1Sum(deltas.index_select(0, posIdx), allTargets.index_select(0, posIdx), 1.0 / 9) / sampled.numel();
-        var objLoss = Losses.BinaryCrossEntropyWithLogits(flatObjectness.index_select(0, sampled), allLabels.index_select(0, sampled));
+        var boxLoss = CxrLab.Torch.Nn.Losses.smooth_l1_loss(deltas.index_select(0, posIdx), allTargets.index_select(0, posIdx), 1.0 / 9, "sum") / sampled.numel();
+        var objLoss = CxrLab.Torch.Nn.Losses.binary_cross_entropy_with_logits(flatObjectness.index_select(0, sampled), allLabels.index_select(0, sampled));
         return (objLoss, boxLoss);
     }
 }

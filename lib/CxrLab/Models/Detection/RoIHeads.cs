@@ -151,13 +151,13 @@ public sealed class RoIHeads : Module
     {
         var allLabels = torch.cat(labels, 0);
         var allTargets = torch.cat(regressionTargets, 0);
-        var cls = Losses.CrossEntropy(classLogits, allLabels);
+        var cls = CxrLab.Torch.Nn.Losses.cross_entropy(classLogits, allLabels);
         var posIdx = (allLabels > 0L).nonzero().squeeze(1);
         var labelsPos = allLabels.index_select(0, posIdx);
         var n = classLogits.size(0);
         var perClass = boxRegression.reshape(n, boxRegression.size(-1) / 4, 4);
         var chosen = perClass.index(posIdx, labelsPos);
-        var box = Losses.SmoothL1Sum(chosen, allTargets.index_select(0, posIdx), 1.0 / 9) / allLabels.numel();
+        var box = CxrLab.Torch.Nn.Losses.smooth_l1_loss(chosen, allTargets.index_select(0, posIdx), 1.0 / 9, "sum") / allLabels.numel();
         return (cls, box);
     }
 
