@@ -35,7 +35,7 @@ public sealed class BackboneWithFpn : Module
 
     /// <summary>ResNet-{18,34,50,101} with FrozenBatchNorm2d (eps as given; torchvision uses 1e-5,
     /// and 0.0 for its COCO v1 weights).</summary>
-    public static BackboneWithFpn ResNetFpn(int depth, int trainableLayers = 3, double frozenBnEps = 1e-5)
+    public static BackboneWithFpn ResNetFpn(int depth, int trainableLayers = 3, double frozenBnEps = 1e-5, long outChannels = 256)
     {
         NormLayerFactory norm = c => new FrozenBatchNorm2d(c, frozenBnEps);
         var body = depth switch
@@ -46,6 +46,6 @@ public sealed class BackboneWithFpn : Module
             101 => ResNet.ResNet101(0, norm),
             _ => throw new ArgumentException($"ResNet-{depth} is not available; use 18, 34, 50 or 101"),
         };
-        return new BackboneWithFpn(body, trainableLayers);
+        return new BackboneWithFpn(body, trainableLayers, outChannels);
     }
 }

@@ -19,6 +19,10 @@ public sealed record FasterRcnnOptions
     public int TrainableBackboneLayers { get; init; } = 3;
     /// <summary>FrozenBatchNorm eps (0.0 for torchvision's COCO v1 weights).</summary>
     public double FrozenBatchNormEps { get; init; } = 1e-5;
+    /// <summary>FPN channels (torchvision: 256). Smaller values make quick experiments and tests cheap.</summary>
+    public long FpnChannels { get; init; } = 256;
+    /// <summary>TwoMLPHead width (torchvision: 1024).</summary>
+    public long RepresentationSize { get; init; } = 1024;
     public RpnOptions Rpn { get; init; } = new();
     public RoIHeadsOptions RoIHeads { get; init; } = new();
 }
@@ -30,7 +34,7 @@ public sealed record FasterRcnnOptions
 /// Input: images <c>[3, H, W]</c> float in [0, 1] (grey replicated to 3 channels), any sizes.
 /// Training returns loss_objectness, loss_rpn_box_reg, loss_classifier, loss_box_reg; evaluation
 /// returns per-image boxes (xyxy, input pixels), scores and labels (1..NumClasses−1).</summary>
-public sealed class FasterRcnn : Module
+public sealed class FasterRcnn : Module, CxrLab.Training.IDetectionModel
 {
     readonly BackboneWithFpn backbone;
     readonly RegionProposalNetwork rpn;
@@ -43,7 +47,7 @@ public sealed class FasterRcnn : Module
         this.backbone = register_module("backbone", backbone);
         var anchors = AnchorGenerator.FpnDefault();
         rpn = register_module("rpn", new RegionProposalNetwork(anchors, new RpnHead(backbone.OutChannels, anchors.NumAnchorsPerLocation[0]), options.Rpn));
-        const long representation = 1024;
+        var representation = options.RepresentationSize;
         var pool = new MultiScaleRoIAlign(7, 2);
         roiHeads = register_module("roi_heads", new RoIHeads(pool,
             new TwoMlpHead(backbone.OutChannels * pool.OutputSize * pool.OutputSize, representation),
@@ -69,7 +73,7 @@ public sealed class FasterRcnn : Module
     public static FasterRcnn ResNetFpn(int depth, FasterRcnnOptions? options = null)
     {
         options ??= new FasterRcnnOptions();
-        return new FasterRcnn(BackboneWithFpn.ResNetFpn(depth, options.TrainableBackboneLayers, options.FrozenBatchNormEps), options);
+        return new FasterRcnn(BackboneWithFpn.ResNetFpn(depth, options.TrainableBackboneLayers, options.FrozenBatchNormEps, options.FpnChannels), options);
     }
 
     /// <summary>Builds by architecture name: <c>fasterrcnn_resnet{18,34,50,101}_fpn</c>.</summary>
