@@ -6,4 +6,6 @@ var root = new RootCommand("CXR Lab: chest X-ray abnormality detection workspace
 root.Subcommands.Add(DemoVerb.Create());
 root.Subcommands.Add(TestVerb.Create());
 root.Subcommands.Add(DoctorVerb.Create());
+root.Subcommands.Add(TrainVerb.Create());
+root.Subcommands.Add(PredictVerb.Create());
 return await root.Parse(args).InvokeAsync();

@@ -16,32 +16,7 @@ public sealed class TrainerTests : IDisposable
 
     public void Dispose() => Directory.Delete(temp, recursive: true);
 
-    internal static List<(string, Image, Target)> Shapes(int count, int seed, int size = 96)
-    {
-        var random = new Random(seed);
-        var items = new List<(string, Image, Target)>();
-        for (var n = 0; n < count; n++)
-        {
-            var image = new Image(size, size);
-            for (var i = 0; i < image.Data.Length; i++) image.Data[i] = 0.1f + 0.05f * (float)random.NextDouble();
-            var boxes = new List<Box>();
-            var labels = new List<int>();
-            for (var k = 0; k < 2; k++)
-            {
-                var square = k == 0;
-                var (w, h) = square ? (24, 24) : (12, 36);
-                var x = random.Next(2, size - w - 2);
-                var y = random.Next(2, size - h - 2);
-                for (var r = y; r < y + h; r++)
-                for (var c = x; c < x + w; c++)
-                    image.At(r, c) = square ? 0.9f : 0.55f;
-                boxes.Add(new Box(x, y, x + w, y + h));
-                labels.Add(square ? 0 : 1);
-            }
-            items.Add(($"img{n}", image, new Target(size, size, boxes, labels)));
-        }
-        return items;
-    }
+    internal static List<(string, Image, Target)> Shapes(int count, int seed) => ShapesDataset.Generate(count, seed).Select(x => (x.Id, x.Image, x.Target)).ToList();
 
     internal static FrcnnOptions TinyOptions(int numClasses = 3) => new()
     {
