@@ -6,6 +6,7 @@ namespace CxrLab.Tests.Models;
 
 /// <summary>The detection building blocks against torchvision 0.14 (Debian python3-torchvision)
 /// on the same inputs: one Python run makes random inputs and torchvision's outputs.</summary>
+[Collection(CxrLab.Tests.Training.TorchRngCollection.Name)]
 public class DetectionOpsTests
 {
     const string Script = """

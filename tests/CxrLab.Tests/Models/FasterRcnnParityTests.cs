@@ -43,6 +43,7 @@ public sealed class TorchvisionFrcnnReference : IDisposable
     public void Dispose() => Directory.Delete(Dir, recursive: true);
 }
 
+[Collection(CxrLab.Tests.Training.TorchRngCollection.Name)]
 public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClassFixture<TorchvisionFrcnnReference>
 {
     static float[] Row(JsonElement e) => e.EnumerateArray().Select(x => x.GetSingle()).ToArray();

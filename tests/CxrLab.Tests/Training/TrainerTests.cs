@@ -10,6 +10,7 @@ namespace CxrLab.Tests.Training;
 
 /// <summary>The trainer on a tiny Faster R-CNN (ResNet-18 FPN, 96 px, few proposals) and tiny
 /// synthetic data: bright squares (class 0) and dim bars (class 1) on a dark background.</summary>
+[Collection(TorchRngCollection.Name)]
 public sealed class TrainerTests : IDisposable
 {
     readonly string temp = Directory.CreateTempSubdirectory("cxr-trainer-").FullName;
