@@ -198,3 +198,34 @@ CXR_API int cxr_manual_seed(uint64_t seed) {
 }
 
 CXR_API int cxr_cuda_is_available() { CXR_TRY(-1, { return torch::cuda::is_available() ? 1 : 0; }) }
+
+// Direct (unboxed) entry points for the hottest elementwise ops, skipping the boxed stack; the
+// dispatcher (and autograd) still runs. op: 0 add, 1 sub, 2 mul, 3 div.
+CXR_API void* cxr_tensor_binary(int op, void* a, void* b) {
+  CXR_TRY(nullptr, {
+    auto& x = as_tensor(a);
+    auto& y = as_tensor(b);
+    switch (op) {
+      case 0: return cxr::new_handle(at::add(x, y));
+      case 1: return cxr::new_handle(at::sub(x, y));
+      case 2: return cxr::new_handle(at::mul(x, y));
+      case 3: return cxr::new_handle(at::div(x, y));
+      default: throw std::invalid_argument("unknown binary op code " + std::to_string(op));
+    }
+  })
+}
+
+// Same with a scalar right operand; `integral` passes it as an integer Scalar (keeps int tensors int).
+CXR_API void* cxr_tensor_binary_scalar(int op, void* a, double s, int integral) {
+  CXR_TRY(nullptr, {
+    auto& x = as_tensor(a);
+    c10::Scalar v = integral ? c10::Scalar(static_cast<int64_t>(s)) : c10::Scalar(s);
+    switch (op) {
+      case 0: return cxr::new_handle(at::add(x, v));
+      case 1: return cxr::new_handle(at::sub(x, v));
+      case 2: return cxr::new_handle(at::mul(x, v));
+      case 3: return cxr::new_handle(at::div(x, v));
+      default: throw std::invalid_argument("unknown binary op code " + std::to_string(op));
+    }
+  })
+}

@@ -60,3 +60,9 @@ internal static partial class Shim
     [DllImport(NativeLibraries.Shim)]
     public static extern IntPtr cxr_vision_roi_align(IntPtr input, IntPtr rois, double spatialScale, long pooledH, long pooledW, long samplingRatio, int aligned);
 }
+
+internal static partial class Shim
+{
+    [DllImport(NativeLibraries.Shim)] public static extern IntPtr cxr_tensor_binary(int op, IntPtr a, IntPtr b);
+    [DllImport(NativeLibraries.Shim)] public static extern IntPtr cxr_tensor_binary_scalar(int op, IntPtr a, double s, int integral);
+}

@@ -56,7 +56,7 @@ public sealed partial class Tensor
     public Tensor Add(Tensor other, double alpha = 1) => A.add.Call(this, other, AlphaFor(other, alpha));
     public Tensor sub(Tensor other, Scalar? alpha = null) => A.sub.Call(this, other, alpha ?? 1);
     public Tensor sub(Scalar other) => A.sub_s.Call(this, other, 1);
-    public Tensor mul(Tensor other) => A.mul.Call(this, other);
+    public Tensor mul(Tensor other) => Binary(2, this, other);
     public Tensor mul(Scalar other) => A.mul_s.Call(this, other);
     public Tensor div(Tensor other) => A.div.Call(this, other);
     public Tensor div(Scalar other) => A.div_s.Call(this, other);
@@ -75,17 +75,34 @@ public sealed partial class Tensor
         return alpha;
     }
 
-    public static Tensor operator +(Tensor a, Tensor b) => A.add.Call(a, b, 1);
-    public static Tensor operator +(Tensor a, Scalar b) => A.add_s.Call(a, b, 1);
-    public static Tensor operator +(Scalar a, Tensor b) => A.add_s.Call(b, a, 1);
-    public static Tensor operator -(Tensor a, Tensor b) => A.sub.Call(a, b, 1);
-    public static Tensor operator -(Tensor a, Scalar b) => A.sub_s.Call(a, b, 1);
+    // The arithmetic operators take a direct (unboxed) native path: they are the hottest calls in
+    // training code, and skipping the boxed stack keeps per-op overhead at or below PyTorch's.
+    static Tensor Binary(int op, Tensor a, Tensor b)
+    {
+        var r = new Tensor(CxrLab.Interop.Shim.cxr_tensor_binary(op, a.Handle, b.Handle));
+        GC.KeepAlive(a); GC.KeepAlive(b);
+        return r;
+    }
+
+    static Tensor Binary(int op, Tensor a, Scalar b)
+    {
+        if (b.IsBool) return op switch { 0 => A.add_s.Call(a, b, 1), 1 => A.sub_s.Call(a, b, 1), 2 => A.mul_s.Call(a, b), _ => A.div_s.Call(a, b) };
+        var r = new Tensor(CxrLab.Interop.Shim.cxr_tensor_binary_scalar(op, a.Handle, b.IsFloating ? b.Double : b.Long, b.IsFloating ? 0 : 1));
+        GC.KeepAlive(a);
+        return r;
+    }
+
+    public static Tensor operator +(Tensor a, Tensor b) => Binary(0, a, b);
+    public static Tensor operator +(Tensor a, Scalar b) => Binary(0, a, b);
+    public static Tensor operator +(Scalar a, Tensor b) => Binary(0, b, a);
+    public static Tensor operator -(Tensor a, Tensor b) => Binary(1, a, b);
+    public static Tensor operator -(Tensor a, Scalar b) => Binary(1, a, b);
     public static Tensor operator -(Scalar a, Tensor b) => A.rsub_s.Call(b, a, 1);
-    public static Tensor operator *(Tensor a, Tensor b) => A.mul.Call(a, b);
-    public static Tensor operator *(Tensor a, Scalar b) => A.mul_s.Call(a, b);
-    public static Tensor operator *(Scalar a, Tensor b) => A.mul_s.Call(b, a);
-    public static Tensor operator /(Tensor a, Tensor b) => A.div.Call(a, b);
-    public static Tensor operator /(Tensor a, Scalar b) => A.div_s.Call(a, b);
+    public static Tensor operator *(Tensor a, Tensor b) => Binary(2, a, b);
+    public static Tensor operator *(Tensor a, Scalar b) => Binary(2, a, b);
+    public static Tensor operator *(Scalar a, Tensor b) => Binary(2, b, a);
+    public static Tensor operator /(Tensor a, Tensor b) => Binary(3, a, b);
+    public static Tensor operator /(Tensor a, Scalar b) => Binary(3, a, b);
     public static Tensor operator /(Scalar a, Tensor b) { using var r = A.reciprocal.Call(b); return A.mul_s.Call(r, a); }
     public static Tensor operator -(Tensor a) => A.neg.Call(a);
     public static Tensor operator &(Tensor a, Tensor b) => A.logical_and.Call(a, b);
