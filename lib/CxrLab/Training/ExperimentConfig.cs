@@ -52,6 +52,22 @@ public sealed class ModelConfig
 
     /// <summary>Minimum score of a kept detection at evaluation.</summary>
     public double ScoreThresh { get; set; } = 0.05;
+
+    /// <summary>FPN channels (torchvision: 256); smaller makes CPU demos fast.</summary>
+    public int FpnChannels { get; set; } = 256;
+
+    /// <summary>Box-head MLP width (torchvision: 1024).</summary>
+    public int RepresentationSize { get; set; } = 1024;
+
+    /// <summary>Anchors sampled per image for the RPN loss (torchvision: 256).</summary>
+    public int RpnBatchSizePerImage { get; set; } = 256;
+
+    /// <summary>Proposals kept per image after NMS in training (torchvision: 2000) and evaluation (1000).</summary>
+    public int RpnPostNmsTopNTrain { get; set; } = 2000;
+    public int RpnPostNmsTopNTest { get; set; } = 1000;
+
+    /// <summary>Proposals sampled per image for the box-head loss (torchvision: 512).</summary>
+    public int RoiBatchSizePerImage { get; set; } = 512;
 }
 
 public sealed class DataConfig

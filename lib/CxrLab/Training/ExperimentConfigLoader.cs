@@ -117,6 +117,12 @@ public static class ExperimentConfigLoader
         Require(c.Model.TrainableBackboneLayers is >= 0 and <= 5, "model.trainable_backbone_layers", $"{c.Model.TrainableBackboneLayers} must be 0–5");
         Require(c.Model.DetectionsPerImage >= 1, "model.detections_per_image", "must be ≥ 1");
         Require(c.Model.ScoreThresh is >= 0 and < 1, "model.score_thresh", $"{c.Model.ScoreThresh} must be in [0, 1)");
+        Require(c.Model.FpnChannels >= 1, "model.fpn_channels", "must be ≥ 1");
+        Require(c.Model.RepresentationSize >= 1, "model.representation_size", "must be ≥ 1");
+        Require(c.Model.RpnBatchSizePerImage >= 1, "model.rpn_batch_size_per_image", "must be ≥ 1");
+        Require(c.Model.RpnPostNmsTopNTrain >= 1, "model.rpn_post_nms_top_n_train", "must be ≥ 1");
+        Require(c.Model.RpnPostNmsTopNTest >= 1, "model.rpn_post_nms_top_n_test", "must be ≥ 1");
+        Require(c.Model.RoiBatchSizePerImage >= 1, "model.roi_batch_size_per_image", "must be ≥ 1");
         Require(c.Data.Folds >= 2, "data.folds", $"{c.Data.Folds} must be ≥ 2");
         Require(c.Data.Fold >= 0 && c.Data.Fold < c.Data.Folds, "data.fold", $"{c.Data.Fold} must be in 0..{c.Data.Folds - 1}");
         Require(c.Data.FusionIou is > 0 and <= 1, "data.fusion_iou", $"{c.Data.FusionIou} must be in (0, 1]");

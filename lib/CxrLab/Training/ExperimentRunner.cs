@@ -37,7 +37,20 @@ public static class ExperimentRunner
             MinSize = config.Model.MinSize,
             MaxSize = config.Model.MaxSize,
             TrainableBackboneLayers = config.Model.TrainableBackboneLayers,
-            RoIHeads = new Models.Detection.RoIHeadsOptions { ScoreThresh = config.Model.ScoreThresh, DetectionsPerImage = config.Model.DetectionsPerImage },
+            FpnChannels = config.Model.FpnChannels,
+            RepresentationSize = config.Model.RepresentationSize,
+            Rpn = new Models.Detection.RpnOptions
+            {
+                BatchSizePerImage = config.Model.RpnBatchSizePerImage,
+                PostNmsTopNTrain = config.Model.RpnPostNmsTopNTrain,
+                PostNmsTopNTest = config.Model.RpnPostNmsTopNTest,
+            },
+            RoIHeads = new Models.Detection.RoIHeadsOptions
+            {
+                ScoreThresh = config.Model.ScoreThresh,
+                DetectionsPerImage = config.Model.DetectionsPerImage,
+                BatchSizePerImage = config.Model.RoiBatchSizePerImage,
+            },
         });
         if (config.Model.Weights.Length > 0)
         {
