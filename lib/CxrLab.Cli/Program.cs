@@ -15,4 +15,6 @@ root.Subcommands.Add(ConvertVerb.Create());
 root.Subcommands.Add(BenchVerb.Create());
 root.Subcommands.Add(KernelVerb.Create());
 root.Subcommands.Add(NotebookVerb.Create());
+root.Subcommands.Add(TrainVerb.Create());
+root.Subcommands.Add(PredictVerb.Create());
 return await root.Parse(args).InvokeAsync();

@@ -12,6 +12,7 @@ public static class BenchVerb
         command.Subcommands.Add(BenchEngineVerb.Create());
         command.Subcommands.Add(BenchDicomVerb.Create());
         command.Subcommands.Add(BenchAugmentVerb.Create());
+        command.Subcommands.Add(BenchTrainVerb.Create());
         return command;
     }
 }

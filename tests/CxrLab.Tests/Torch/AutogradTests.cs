@@ -2,6 +2,7 @@ using CxrLab.Torch;
 
 namespace CxrLab.Tests.Torch;
 
+[Collection(CxrLab.Tests.Training.TorchRngCollection.Name)]
 public class AutogradTests
 {
     [Fact]

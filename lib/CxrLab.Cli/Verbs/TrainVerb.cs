@@ -1,0 +1,88 @@
+using System.CommandLine;
+using CxrLab.Training;
+using Spectre.Console;
+
+namespace CxrLab.Cli.Verbs;
+
+/// <summary>`cxr train CONFIG [--resume [RUN_DIR]] [--set key=value ...]`: runs an experiment into
+/// experiments/runs/&lt;name&gt;/&lt;timestamp&gt;/; Ctrl+C saves the state so --resume continues exactly.</summary>
+public static class TrainVerb
+{
+    public static Command Create()
+    {
+        var config = new Argument<string>("config") { Description = "Experiment YAML, e.g. experiments/vinbig_frcnn_A.yaml" };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "Continue a run: its folder, or nothing for the newest run of this config's name",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var set = new Option<string[]>("--set") { Description = "Override a config value: --set optimizer.lr=0.005 (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var command = new Command("train", "Train a detector from an experiment config (resumable)") { config, resume, set };
+        command.SetAction(parse =>
+        {
+            ExperimentConfig cfg;
+            try { cfg = ExperimentConfigLoader.LoadFile(parse.GetValue(config)!, parse.GetValue(set) ?? []); }
+            catch (ConfigException e) { AnsiConsole.MarkupLine($"[red]config error:[/] {Markup.Escape(e.Message)}"); return 2; }
+
+            var resuming = parse.GetResult(resume) is not null;
+            RunDirectory run;
+            if (resuming)
+            {
+                var path = parse.GetValue(resume);
+                var found = string.IsNullOrEmpty(path) ? RunDirectory.Latest(cfg) : RunDirectory.Open(path);
+                if (found is null) { AnsiConsole.MarkupLine($"[red]no run of '{Markup.Escape(cfg.Name)}' with a checkpoint under {Markup.Escape(cfg.Output.RunsDir)}[/]; start without --resume"); return 2; }
+                run = found;
+            }
+            else run = RunDirectory.Create(cfg);
+
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}");
+            using var model = ExperimentRunner.BuildModel(cfg, msg => AnsiConsole.MarkupLine(Markup.Escape(msg)));
+            var (trainSet, valSet) = ExperimentRunner.Datasets(cfg);
+            using var trainer = new Trainer(cfg, model, trainSet, valSet, new MeanAveragePrecision(0.4), run);
+            if (resuming)
+            {
+                trainer.Resume(run.LastCheckpoint);
+                AnsiConsole.MarkupLine($"resuming at epoch {trainer.State.Epoch}, batch {trainer.State.BatchInEpoch}, step {trainer.State.Step}");
+            }
+            using var cts = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            TrainingOutcome outcome = TrainingOutcome.Completed;
+            var batches = (trainSet.Count + cfg.Train.BatchSize - 1) / cfg.Train.BatchSize;
+            try
+            {
+                AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("training", maxValue: (double)cfg.Train.Epochs * batches);
+                        task.Value = trainer.State.Epoch * (double)batches + trainer.State.BatchInEpoch;
+                        trainer.Progress += p =>
+                        {
+                            if (p.Phase == "train")
+                            {
+                                task.Value = p.Epoch * (double)batches + p.Batch;
+                                var losses = string.Join(" ", p.Losses.Select(kv => $"{kv.Key.Replace("loss_", "")}={kv.Value:0.000}"));
+                                task.Description = Markup.Escape($"epoch {p.Epoch + 1}/{p.Epochs} {losses} lr={p.Lr:0.#####} {p.ImagesPerSecond:0.0} img/s");
+                            }
+                            else AnsiConsole.MarkupLine(Markup.Escape($"epoch {p.Epoch + 1}: {string.Join(" ", p.Losses.Select(kv => $"{kv.Key}={kv.Value:0.0000}"))}"));
+                        };
+                        outcome = trainer.Fit(cts.Token);
+                    });
+            }
+            finally { Console.CancelKeyPress -= onCancel; }
+            switch (outcome)
+            {
+                case TrainingOutcome.Cancelled:
+                    AnsiConsole.MarkupLine($"[yellow]interrupted[/]; state saved. Continue with: ./cxr train {Markup.Escape(parse.GetValue(config)!)} --resume {Markup.Escape(run.Path)}");
+                    return 130;
+                case TrainingOutcome.EarlyStopped:
+                    AnsiConsole.MarkupLine($"stopped early: no gain for {cfg.Train.EarlyStoppingPatience} validations (best {trainer.State.EarlyStopping.Best:0.0000} at epoch {trainer.State.EarlyStopping.BestEpoch + 1})");
+                    break;
+            }
+            AnsiConsole.MarkupLine($"done: metrics {Markup.Escape(run.MetricsCsv)}, checkpoints {Markup.Escape(run.CheckpointDir)}");
+            return 0;
+        });
+        return command;
+    }
+}

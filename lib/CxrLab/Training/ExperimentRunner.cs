@@ -1,0 +1,63 @@
+using CxrLab.Models.FasterRcnn;
+using CxrLab.Torch;
+using CxrLab.Torch.Nn;
+
+namespace CxrLab.Training;
+
+/// <summary>Turns an <see cref="ExperimentConfig"/> into a model, datasets and a <see cref="Trainer"/>
+/// (used by <c>./cxr train</c> and notebooks).</summary>
+public static class ExperimentRunner
+{
+    /// <summary>Datasets for a config. Built in: <c>data.dataset: shapes</c> (synthetic). VinBigData and
+    /// RSNA arrive with the data library: assign this to read them (train, validation).</summary>
+    public static Func<ExperimentConfig, (IDetectionDataset Train, IDetectionDataset Validation)>? DatasetFactory { get; set; }
+
+    public static (IDetectionDataset Train, IDetectionDataset Validation) Datasets(ExperimentConfig config)
+    {
+        if (config.Data.Dataset == "shapes")
+        {
+            var count = config.Data.Limit > 0 ? config.Data.Limit : 32;
+            return (new InMemoryDetectionDataset(ShapesDataset.Generate(count, (int)config.Seed, config.Data.CacheSize)),
+                    new InMemoryDetectionDataset(ShapesDataset.Generate(Math.Max(2, count / 4), (int)config.Seed + 1, config.Data.CacheSize)));
+        }
+        if (DatasetFactory is { } factory) return factory(config);
+        throw new NotSupportedException(
+            $"data.dataset '{config.Data.Dataset}' needs the dataset library, which is not wired into the trainer in this build; " +
+            "use data.dataset: shapes for a synthetic smoke run");
+    }
+
+    /// <summary>The model a config describes, with <c>model.weights</c> loaded when given (a checkpoint
+    /// with another class count keeps its backbone and RPN; the head starts fresh).</summary>
+    public static FasterRcnn BuildModel(ExperimentConfig config, Action<string>? log = null)
+    {
+        torch.manual_seed((ulong)config.Seed);
+        var model = FasterRcnn.Create(config.Model.Arch, new FasterRcnnOptions
+        {
+            NumClasses = config.Model.NumClasses,
+            MinSize = config.Model.MinSize,
+            MaxSize = config.Model.MaxSize,
+            TrainableBackboneLayers = config.Model.TrainableBackboneLayers,
+            FpnChannels = config.Model.FpnChannels,
+            RepresentationSize = config.Model.RepresentationSize,
+            Rpn = new Models.Detection.RpnOptions
+            {
+                BatchSizePerImage = config.Model.RpnBatchSizePerImage,
+                PostNmsTopNTrain = config.Model.RpnPostNmsTopNTrain,
+                PostNmsTopNTest = config.Model.RpnPostNmsTopNTest,
+            },
+            RoIHeads = new Models.Detection.RoIHeadsOptions
+            {
+                ScoreThresh = config.Model.ScoreThresh,
+                DetectionsPerImage = config.Model.DetectionsPerImage,
+                BatchSizePerImage = config.Model.RoiBatchSizePerImage,
+            },
+        });
+        if (config.Model.Weights.Length > 0)
+        {
+            var result = model.LoadWeights(config.Model.Weights, strict: false, skipClassMismatch: true);
+            log?.Invoke($"loaded {config.Model.Weights}" + (result.Missing.Count > 0 ? $" ({result.Missing.Count} tensors kept their fresh values: {string.Join(", ", result.Missing.Take(4))}…)" : ""));
+        }
+        if (config.Train.Device != "cpu") model.to(Device.Parse(config.Train.Device));
+        return model;
+    }
+}

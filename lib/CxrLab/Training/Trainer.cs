@@ -1,0 +1,302 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using CxrLab.Interop;
+using CxrLab.Models.Detection;
+using CxrLab.Torch;
+using CxrLab.Torch.Nn;
+using CxrLab.Torch.Optim;
+using CxrLab.Torch.Serialization;
+
+namespace CxrLab.Training;
+
+/// <summary>Progress of a run, reported after every optimizer step and every validation.</summary>
+public sealed record TrainingProgress(int Epoch, int Epochs, int Batch, int BatchesPerEpoch, long Step, double Lr,
+    IReadOnlyDictionary<string, double> Losses, double ImagesPerSecond, TimeSpan Elapsed, string Phase);
+
+/// <summary>How a call to <see cref="Trainer.Fit"/> ended.</summary>
+public enum TrainingOutcome { Completed, EarlyStopped, Cancelled }
+
+/// <summary>Trains any <see cref="IDetectionModel"/> from an <see cref="ExperimentConfig"/>: epochs of
+/// shuffled batches, gradient accumulation, SGD/AdamW with no weight decay on norms and biases,
+/// warmup + cosine/multistep learning rate, gradient clipping, optional EMA, validation with a
+/// pluggable metric each <c>val_every</c> epochs, atomic <c>last</c>/<c>best</c> checkpoints,
+/// early stopping, and exact resume. Exactness comes from making every random choice a function
+/// of (seed, epoch, batch): the data order is a seeded shuffle per epoch, datasets seed
+/// augmentation from (index, epoch), and libtorch's generator is re-seeded before every batch
+/// (which fixes the RPN/RoI samplers); so a resumed run logs the same losses as an uninterrupted one.
+/// Cancellation (the token) is honoured after an optimizer step: the state is saved and resuming
+/// continues inside the epoch.</summary>
+public sealed class Trainer : IDisposable
+{
+    readonly ExperimentConfig config;
+    readonly Module module;
+    readonly IDetectionModel model;
+    readonly IDetectionDataset train;
+    readonly IDetectionDataset? validation;
+    readonly ValidationMetric metric;
+    readonly Optimizer optimizer;
+    readonly ModelEma? ema;
+    readonly LearningRateSchedule schedule;
+    readonly EarlyStopping earlyStopping;
+    readonly int batchesPerEpoch;
+    readonly long stepsPerEpoch;
+    readonly double[] baseLrs;
+    TrainerState state = new();
+    Dictionary<string, double> partialSums = [];
+    int partialBatches;
+
+    public Trainer(ExperimentConfig config, Module module, IDetectionDataset train, IDetectionDataset? validation, ValidationMetric? metric, RunDirectory run)
+    {
+        this.config = config;
+        this.module = module;
+        model = module as IDetectionModel ?? throw new ArgumentException($"{module.GetType().Name} does not implement IDetectionModel");
+        this.train = train.Count > 0 ? train : throw new ArgumentException("the training set is empty; check data.root and data.limit");
+        this.validation = validation;
+        this.metric = metric ?? new MeanAveragePrecision(0.4);
+        Run = run;
+        batchesPerEpoch = (train.Count + config.Train.BatchSize - 1) / config.Train.BatchSize;
+        stepsPerEpoch = (batchesPerEpoch + config.Train.Accumulate - 1) / config.Train.Accumulate;
+        schedule = new LearningRateSchedule(config.Schedule, stepsPerEpoch, config.Train.Epochs);
+        optimizer = BuildOptimizer();
+        baseLrs = optimizer.param_groups.Select(g => g.lr).ToArray();
+        ema = config.Train.Ema ? new ModelEma(module, config.Train.EmaDecay) : null;
+        earlyStopping = new EarlyStopping(config.Train.EarlyStoppingPatience, config.Train.EarlyStoppingMinDelta);
+        Log = MetricsLog.Open(run);
+    }
+
+    public RunDirectory Run { get; }
+    public MetricsLog Log { get; private set; }
+    public TrainerState State => state;
+
+    /// <summary>Raised after each optimizer step and after validation.</summary>
+    public event Action<TrainingProgress>? Progress;
+
+    Optimizer BuildOptimizer()
+    {
+        var o = config.Optimizer;
+        var trainable = module.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        if (trainable.Count == 0) throw new InvalidOperationException("the model has no trainable parameters (model.trainable_backbone_layers and frozen heads?)");
+        // Norm weights and biases (1-D) get no weight decay unless asked (the usual detection recipe).
+        var decay = trainable.Where(p => o.DecayNormAndBias || p.parameter.dim() > 1).Select(p => p.parameter).ToList();
+        var noDecay = trainable.Where(p => !o.DecayNormAndBias && p.parameter.dim() <= 1).Select(p => p.parameter).ToList();
+        var groups = new List<ParamGroup> { new(decay, new() { ["weight_decay"] = o.WeightDecay }) };
+        if (noDecay.Count > 0) groups.Add(new ParamGroup(noDecay, new() { ["weight_decay"] = 0.0 }));
+        return o.Name switch
+        {
+            OptimizerKind.Sgd => new SGD(groups, o.Lr, o.Momentum, 0, o.WeightDecay, o.Nesterov),
+            OptimizerKind.AdamW => new AdamW(groups, o.Lr, o.Betas[0], o.Betas[1], o.Eps, o.WeightDecay),
+            _ => throw new ArgumentException($"unknown optimizer {o.Name}"),
+        };
+    }
+
+    void SetLearningRate(long step)
+    {
+        var factor = schedule.Factor(step);
+        for (var k = 0; k < baseLrs.Length; k++) optimizer.param_groups[k].lr = baseLrs[k] * factor;
+    }
+
+    /// <summary>The (seeded) order of training images in <paramref name="epoch"/>.</summary>
+    public int[] EpochOrder(int epoch)
+    {
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        new Random(HashCode.Combine(config.Seed, epoch, 0x5eed)).Shuffle(order);
+        return order;
+    }
+
+    static ulong BatchSeed(long seed, int epoch, int batch) => (ulong)(seed * 1_000_003L + epoch * 10_007L + batch) & 0x7fff_ffff_ffffL;
+
+    /// <summary>Runs (or continues) training until the configured epochs, early stopping or cancellation.</summary>
+    public TrainingOutcome Fit(CancellationToken cancellation = default)
+    {
+        var clock = Stopwatch.StartNew();
+        for (var epoch = state.Epoch; epoch < config.Train.Epochs; epoch++)
+        {
+            module.train();
+            var order = EpochOrder(epoch);
+            var startBatch = state.BatchInEpoch;
+            if (startBatch == 0) { partialSums = []; partialBatches = 0; }
+            var epochClock = Stopwatch.StartNew();
+            var imagesSeen = 0;
+            optimizer.zero_grad();
+            for (var b = startBatch; b < batchesPerEpoch; b++)
+            {
+                var indices = order.Skip(b * config.Train.BatchSize).Take(config.Train.BatchSize).ToArray();
+                torch.manual_seed(BatchSeed(config.Seed, epoch, b));
+                var values = TrainBatch(indices, epoch);
+                foreach (var (k, v) in values) partialSums[k] = partialSums.GetValueOrDefault(k) + v;
+                partialBatches++;
+                imagesSeen += indices.Length;
+                var endOfAccumulation = (b + 1) % config.Train.Accumulate == 0 || b == batchesPerEpoch - 1;
+                if (!endOfAccumulation) continue;
+                OptimizerStep();
+                state = state with { Step = state.Step + 1, BatchInEpoch = b + 1, Epoch = epoch };
+                Progress?.Invoke(new TrainingProgress(epoch, config.Train.Epochs, b + 1, batchesPerEpoch, state.Step, optimizer.param_groups[0].lr,
+                    values, imagesSeen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds), clock.Elapsed, "train"));
+                if (cancellation.IsCancellationRequested && b + 1 < batchesPerEpoch)
+                {
+                    SaveCheckpoint(Run.LastCheckpoint);
+                    return TrainingOutcome.Cancelled;
+                }
+            }
+            var row = new Dictionary<string, double> { ["epoch"] = epoch, ["lr"] = optimizer.param_groups[0].lr };
+            foreach (var (k, v) in partialSums) row[k] = v / Math.Max(1, partialBatches);
+            row["loss"] = partialSums.Values.Sum() / Math.Max(1, partialBatches);
+            var improved = false;
+            var isLast = epoch == config.Train.Epochs - 1;
+            if (validation is not null && ((epoch + 1) % config.Train.ValEvery == 0 || isLast))
+            {
+                var score = Validate();
+                row[metric.Name] = score;
+                improved = earlyStopping.Update(score, epoch);
+                Progress?.Invoke(new TrainingProgress(epoch, config.Train.Epochs, batchesPerEpoch, batchesPerEpoch, state.Step, optimizer.param_groups[0].lr,
+                    new Dictionary<string, double> { [metric.Name] = score }, 0, clock.Elapsed, "validate"));
+            }
+            row["epoch_seconds"] = epochClock.Elapsed.TotalSeconds;
+            Log.Append(row);
+            state = state with { Epoch = epoch + 1, BatchInEpoch = 0, EarlyStopping = earlyStopping.State, Metric = metric.Name };
+            partialSums = [];
+            partialBatches = 0;
+            SaveCheckpoint(Run.LastCheckpoint);
+            if (improved) File.Copy(Run.LastCheckpoint, Run.BestCheckpoint, overwrite: true);
+            if (earlyStopping.ShouldStop) return TrainingOutcome.EarlyStopped;
+            if (cancellation.IsCancellationRequested && !isLast) return TrainingOutcome.Cancelled;
+        }
+        return TrainingOutcome.Completed;
+    }
+
+    Dictionary<string, double> TrainBatch(int[] indices, int epoch)
+    {
+        using var scope = torch.NewDisposeScope();
+        var samples = indices.Select(i => train.Load(i, epoch)).ToList();
+        try
+        {
+            var losses = model.ForwardTrain(samples.Select(s => s.Image).ToList(), samples.Select(s => s.Target).ToList());
+            var total = losses.Values.Aggregate((a, b) => a + b);
+            var values = losses.ToDictionary(kv => kv.Key, kv => (double)kv.Value.item<float>());
+            if (values.Values.Any(v => !double.IsFinite(v)))
+                throw new InvalidOperationException($"loss became {string.Join(", ", values.Select(kv => $"{kv.Key}={kv.Value}"))} at epoch {epoch}; " +
+                                                    "lower optimizer.lr, raise schedule.warmup_iters or set train.clip_grad_norm");
+            (config.Train.Accumulate > 1 ? total / config.Train.Accumulate : total).backward();
+            return values;
+        }
+        catch (TorchException e) when (e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("can't allocate", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException(
+                $"out of memory with train.batch_size {config.Train.BatchSize} at {config.Model.MinSize}–{config.Model.MaxSize} px. " +
+                $"Use a smaller batch with accumulation to keep the effective batch (e.g. --set train.batch_size={Math.Max(1, config.Train.BatchSize / 2)} " +
+                $"--set train.accumulate={config.Train.Accumulate * 2}), or smaller inputs (--set model.min_size=…). libtorch said: {e.Message}", e);
+        }
+        finally
+        {
+            foreach (var s in samples) s.Dispose();
+        }
+    }
+
+    void OptimizerStep()
+    {
+        SetLearningRate(state.Step);
+        if (config.Train.ClipGradNorm > 0)
+            GradClip.clip_grad_norm_(optimizer.param_groups.SelectMany(g => g.Params), config.Train.ClipGradNorm);
+        optimizer.step();
+        optimizer.zero_grad();
+        ema?.Update(module);
+    }
+
+    /// <summary>Validation score with the current (or EMA) weights.</summary>
+    public double Validate()
+    {
+        if (validation is null) throw new InvalidOperationException("no validation set");
+        ema?.SwapInto(module);
+        try
+        {
+            module.eval();
+            var items = new List<ValidationItem>();
+            for (var start = 0; start < validation.Count; start += config.Train.BatchSize)
+            {
+                using var scope = torch.NewDisposeScope();
+                var samples = Enumerable.Range(start, Math.Min(config.Train.BatchSize, validation.Count - start)).Select(i => validation.Load(i, -1)).ToList();
+                var detections = model.Predict(samples.Select(s => s.Image).ToList());
+                for (var k = 0; k < samples.Count; k++)
+                {
+                    var t = samples[k].Target;
+                    items.Add(new ValidationItem(samples[k].Id, Rows(t.Boxes), t.Labels.to(ScalarType.Int64).ToArray<long>(),
+                        Rows(detections[k].Boxes), detections[k].Scores.to(ScalarType.Float32).ToArray<float>(), detections[k].Labels.ToArray<long>()));
+                }
+                foreach (var s in samples) s.Dispose();
+            }
+            return metric.Compute(items);
+        }
+        finally
+        {
+            module.train();
+            ema?.SwapInto(module);
+        }
+    }
+
+    static float[][] Rows(Tensor boxes)
+    {
+        var flat = boxes.to(ScalarType.Float32).contiguous().ToArray<float>();
+        return Enumerable.Range(0, flat.Length / 4).Select(i => flat[(i * 4)..(i * 4 + 4)]).ToArray();
+    }
+
+    // ---------------------------------------------------------------- checkpoints
+
+    static StoredTensor Store(Tensor t)
+    {
+        using var c = t.detach().cpu().contiguous();
+        return new StoredTensor(c.DType, c.shape, c.ToBytes());
+    }
+
+    /// <summary>Writes model, EMA, optimizer and trainer state (atomically).</summary>
+    public void SaveCheckpoint(string path)
+    {
+        var groups = new Dictionary<string, Dictionary<string, StoredTensor>>
+        {
+            ["model"] = module.state_dict().ToDictionary(kv => kv.Key, kv => Store(kv.Value)),
+        };
+        using var opt = optimizer.state_dict();
+        groups["optimizer"] = opt.Tensors.ToDictionary(kv => kv.Key, kv => Store(kv.Value));
+        if (ema is not null) groups["ema"] = ema.State.ToDictionary(kv => kv.Key, kv => Store(kv.Value));
+        var extra = new Dictionary<string, string>
+        {
+            ["partial_batches"] = partialBatches.ToString(CultureInfo.InvariantCulture),
+            ["partial_sums"] = JsonSerializer.Serialize(partialSums),
+            ["ema_updates"] = (ema?.Updates ?? 0).ToString(CultureInfo.InvariantCulture),
+        };
+        new TrainingCheckpoint
+        {
+            State = state with { Extra = extra },
+            Groups = groups,
+            GroupMetadata = { ["optimizer"] = JsonSerializer.Serialize(opt.Groups) },
+        }.Save(path);
+    }
+
+    /// <summary>Restores everything <see cref="SaveCheckpoint"/> wrote; metrics rows after the saved epoch are dropped.</summary>
+    public void Resume(string path)
+    {
+        var ckpt = TrainingCheckpoint.Load(path);
+        using (var scope = torch.NewDisposeScope())
+        {
+            var weights = ckpt.Groups["model"].ToDictionary(kv => kv.Key, kv => Tensor.FromBytes(kv.Value.Data, kv.Value.DType, kv.Value.Shape));
+            module.load_state_dict(weights);
+            var optTensors = ckpt.Groups.GetValueOrDefault("optimizer", []).ToDictionary(kv => kv.Key, kv => Tensor.FromBytes(kv.Value.Data, kv.Value.DType, kv.Value.Shape));
+            var optGroups = JsonSerializer.Deserialize<List<Dictionary<string, double>>>(ckpt.GroupMetadata["optimizer"]) ?? [];
+            optimizer.load_state_dict(new OptimizerState(optTensors, optGroups));
+            if (ema is not null && ckpt.Groups.TryGetValue("ema", out var emaGroup))
+                ema.Load(emaGroup.ToDictionary(kv => kv.Key, kv => Tensor.FromBytes(kv.Value.Data, kv.Value.DType, kv.Value.Shape)),
+                    long.Parse(ckpt.State.Extra.GetValueOrDefault("ema_updates", "0"), CultureInfo.InvariantCulture));
+        }
+        state = ckpt.State;
+        earlyStopping.Restore(state.EarlyStopping);
+        partialBatches = int.Parse(state.Extra.GetValueOrDefault("partial_batches", "0"), CultureInfo.InvariantCulture);
+        partialSums = JsonSerializer.Deserialize<Dictionary<string, double>>(state.Extra.GetValueOrDefault("partial_sums", "{}")) ?? [];
+        Log = MetricsLog.Open(Run, keepThroughEpoch: state.Epoch - 1);
+    }
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        ema?.Dispose();
+    }
+}

@@ -1,0 +1,187 @@
+using System.Text.Json;
+using CxrLab.Models.Detection;
+using CxrLab.Torch;
+using CxrLab.Torch.Nn;
+using FrcnnModel = CxrLab.Models.FasterRcnn.FasterRcnn;
+using FrcnnOptions = CxrLab.Models.FasterRcnn.FasterRcnnOptions;
+
+namespace CxrLab.Tests.Models;
+
+/// <summary>Runs tests/fixtures/make_frcnn_fixtures.py once (torchvision ResNet-18 FPN Faster R-CNN,
+/// weights saved by torch.save, reference detections, proposals and losses) into a temp folder.</summary>
+public sealed class TorchvisionFrcnnReference : IDisposable
+{
+    public string Dir { get; } = Directory.CreateTempSubdirectory("cxr-frcnn-").FullName;
+    public JsonElement Ref { get; }
+
+    public TorchvisionFrcnnReference()
+    {
+        var script = Path.Combine(CxrLab.Tests.Training.ExperimentConfigTests.RepoRoot(), "tests", "fixtures", "make_frcnn_fixtures.py");
+        PythonReference.Run($"import sys; sys.argv = ['x', {JsonSerializer.Serialize(Dir)}]; exec(open({JsonSerializer.Serialize(script)}).read())", 300);
+        Ref = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "reference.json"))).RootElement;
+    }
+
+    public List<Tensor> Images() => Ref.GetProperty("sizes").EnumerateArray().Select((s, i) =>
+    {
+        var shape = s.EnumerateArray().Select(x => x.GetInt64()).ToArray();
+        return Tensor.FromBytes(File.ReadAllBytes(Path.Combine(Dir, $"image{i}.bin")), ScalarType.Float32, shape);
+    }).ToList();
+
+    public FrcnnModel Model()
+    {
+        var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions
+        {
+            NumClasses = Ref.GetProperty("num_classes").GetInt32(),
+            MinSize = Ref.GetProperty("min_size").GetInt32(),
+            MaxSize = Ref.GetProperty("max_size").GetInt32(),
+        });
+        var result = model.LoadWeights(Path.Combine(Dir, "weights.pth"));
+        Assert.True(result.IsExact);
+        return model;
+    }
+
+    public void Dispose() => Directory.Delete(Dir, recursive: true);
+}
+
+[Collection(CxrLab.Tests.Training.TorchRngCollection.Name)]
+public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClassFixture<TorchvisionFrcnnReference>
+{
+    static float[] Row(JsonElement e) => e.EnumerateArray().Select(x => x.GetSingle()).ToArray();
+
+    static float Iou(float[] a, float[] b)
+    {
+        var iw = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]);
+        var ih = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
+        if (iw <= 0 || ih <= 0) return 0;
+        var inter = iw * ih;
+        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
+    }
+
+    static List<float[]> Rows(Tensor boxes)
+    {
+        var flat = boxes.to(ScalarType.Float32).contiguous().ToArray<float>();
+        return Enumerable.Range(0, flat.Length / 4).Select(i => flat[(i * 4)..(i * 4 + 4)]).ToList();
+    }
+
+    [Fact]
+    public void Eval_detections_match_torchvision_with_its_saved_checkpoint()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = reference.Model();
+        model.eval();
+        var detections = model.Predict(reference.Images());
+        var expected = reference.Ref.GetProperty("detections");
+        for (var i = 0; i < detections.Count; i++)
+        {
+            var refBoxes = expected[i].GetProperty("boxes").EnumerateArray().Select(Row).ToList();
+            var refScores = Row(expected[i].GetProperty("scores"));
+            var refLabels = expected[i].GetProperty("labels").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+            var boxes = Rows(detections[i].Boxes);
+            var scores = detections[i].Scores.ToArray<float>();
+            var labels = detections[i].Labels.ToArray<long>();
+            var top = Math.Min(100, refBoxes.Count);
+            Assert.True(top > 50, $"reference has only {top} detections; the fixture should exercise more");
+            var matched = 0;
+            for (var r = 0; r < top; r++)
+                if (Enumerable.Range(0, boxes.Count).Any(j => labels[j] == refLabels[r] && Iou(boxes[j], refBoxes[r]) >= 0.99 && Math.Abs(scores[j] - refScores[r]) <= 1e-3))
+                    matched++;
+            Assert.True(matched >= 0.95 * top, $"image {i}: {matched}/{top} of torchvision's detections matched");
+        }
+    }
+
+    [Fact]
+    public void Rpn_proposals_match_torchvision()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = reference.Model();
+        model.eval();
+        var (proposals, sizes) = model.Proposals(reference.Images());
+        var expectedSizes = reference.Ref.GetProperty("image_sizes").EnumerateArray().Select(s => (s[0].GetInt64(), s[1].GetInt64())).ToList();
+        Assert.Equal(expectedSizes, sizes);
+        var expected = reference.Ref.GetProperty("proposals");
+        for (var i = 0; i < proposals.Count; i++)
+        {
+            var refBoxes = expected[i].EnumerateArray().Select(Row).ToList();
+            var ours = Rows(proposals[i]);
+            Assert.InRange(ours.Count, refBoxes.Count * 0.98, refBoxes.Count * 1.02);
+            // Same order (descending objectness): compare position by position, allowing a few swaps.
+            var same = Enumerable.Range(0, Math.Min(ours.Count, refBoxes.Count)).Count(k => Iou(ours[k], refBoxes[k]) >= 0.99);
+            Assert.True(same >= 0.95 * refBoxes.Count, $"image {i}: {same}/{refBoxes.Count} proposals equal torchvision's");
+        }
+    }
+
+    DetectionTarget[] Targets(bool empty) => reference.Ref.GetProperty("targets").EnumerateArray().Select(t => empty
+        ? DetectionTarget.Empty()
+        : DetectionTarget.From(t.GetProperty("boxes").EnumerateArray().SelectMany(Row).ToArray(),
+            t.GetProperty("labels").EnumerateArray().Select(x => x.GetInt64()).ToArray())).ToArray();
+
+    [Fact]
+    public void Training_losses_equal_torchvision_with_the_same_seed_and_empty_targets_give_zero_box_loss()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = reference.Model();
+        model.train();
+        var images = reference.Images();
+        var seed = (ulong)reference.Ref.GetProperty("seed").GetInt64();
+        foreach (var (empty, key) in new[] { (false, "losses"), (true, "empty_losses") })
+        {
+            torch.manual_seed(seed);
+            var losses = model.ForwardTrain(images, Targets(empty));
+            Assert.Equal(["loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"], losses.Keys.ToArray());
+            foreach (var p in reference.Ref.GetProperty(key).EnumerateObject())
+            {
+                var got = losses[p.Name].item<float>();
+                var want = p.Value.GetDouble();
+                Assert.True(Math.Abs(got - want) <= 1e-4 + 1e-3 * Math.Abs(want), $"{key}.{p.Name}: torchvision {want}, ours {got}");
+            }
+            if (empty)
+            {
+                Assert.Equal(0f, losses["loss_box_reg"].item<float>());
+                Assert.Equal(0f, losses["loss_rpn_box_reg"].item<float>());
+            }
+            // Gradients flow to the trainable parameters (and not to the frozen stem).
+            var total = losses.Values.Aggregate((a, b) => a + b);
+            model.zero_grad();
+            total.backward();
+            var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            Assert.NotNull(named["roi_heads.box_predictor.cls_score.weight"].grad);
+            Assert.NotNull(named["backbone.body.layer4.0.conv1.weight"].grad);
+            Assert.False(named["backbone.body.conv1.weight"].requires_grad);
+        }
+    }
+
+    [Fact]
+    public void Class_count_mismatch_says_how_to_fix_it_and_replace_head_loads_the_rest()
+    {
+        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 15, MinSize = 224, MaxSize = 320 });
+        var weights = Path.Combine(reference.Dir, "weights.pth");
+        var e = Assert.Throws<ArgumentException>(() => model.LoadWeights(weights));
+        Assert.Contains("trained for 5 classes", e.Message);
+        Assert.Contains("this model has 15", e.Message);
+        Assert.Contains("skipClassMismatch", e.Message);
+        var result = model.LoadWeights(weights, skipClassMismatch: true);
+        Assert.All(result.Missing, k => Assert.StartsWith("roi_heads.box_predictor.", k));
+        Assert.Equal(15, model.NumClasses);
+        model.ReplaceHead(3);
+        Assert.Equal(3, model.NumClasses);
+        Assert.Equal([3L, 1024], model.state_dict()["roi_heads.box_predictor.cls_score.weight"].shape);
+        Assert.Equal([12L, 1024], model.state_dict()["roi_heads.box_predictor.bbox_pred.weight"].shape);
+    }
+
+    [Fact]
+    public void Legacy_key_layout_is_upgraded()
+    {
+        Assert.Equal("backbone.fpn.inner_blocks.2.0.weight", FrcnnModel.UpgradeLegacyKey("backbone.fpn.inner_blocks.2.weight"));
+        Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", FrcnnModel.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.bias"));
+        Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", FrcnnModel.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.0.bias"));
+        Assert.Equal("rpn.head.conv.0.0.weight", FrcnnModel.UpgradeLegacyKey("rpn.head.conv.weight"));
+        Assert.Equal("rpn.head.conv.0.0.weight", FrcnnModel.UpgradeLegacyKey("rpn.head.conv.0.0.weight"));
+        Assert.Equal("backbone.body.layer1.0.conv1.weight", FrcnnModel.UpgradeLegacyKey("backbone.body.layer1.0.conv1.weight"));
+        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 5 });
+        var keys = model.state_dict().Keys.ToList();
+        Assert.Contains("backbone.fpn.inner_blocks.0.0.weight", keys);
+        Assert.Contains("rpn.head.conv.0.0.weight", keys);
+        Assert.Contains("roi_heads.box_head.fc6.weight", keys);
+        Assert.DoesNotContain(keys, k => k.StartsWith("backbone.body.fc", StringComparison.Ordinal));
+    }
+}
