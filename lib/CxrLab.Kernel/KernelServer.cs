@@ -207,6 +207,7 @@ public sealed class KernelServer : IDisposable, IDisplaySink
         {
             currentCancellation = null;
         }
+        NativeOutput.Drain(TimeSpan.FromSeconds(2)); // child processes' and native output, read asynchronously
         FlushStreams();
 
         if (result.Error is { } error)
