@@ -65,41 +65,49 @@ public static class CategoryBuilder
         var outputsPerSource = new List<string>[source.Count];
         var done = 0;
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
-        Parallel.For(0, source.Count, options, i =>
+        try
         {
-            var sample = source.Get(i);
-            var rows = new List<VinBigAnnotation>();
-            var sizes = new List<(string, ImageInfo)>();
-            var stats = new AugmentStats();
-            var made = new List<string>();
-            for (var o = 0; o < config.Outputs.Count; o++)
+            Parallel.For(0, source.Count, options, i =>
             {
-                var output = config.Outputs[o];
-                if (output.WhenClasses is { } classes && !sample.HasAnyClass(classes.ToHashSet())) continue;
-                var result = output.Pipeline.Run(sample, SampleSeed.Of(config.Seed, o, i), source);
-                stats.Add(result.Stats);
-                var id = output.Suffix.Length == 0 ? imageId(i) : $"{imageId(i)}_{output.Suffix}";
-                var image = result.Sample.Image;
-                WritePng(ImagePath(outDir, id), image, config.Bits);
-                sizes.Add((id, ImageInfo.Original(image.Width, image.Height)));
-                var target = result.Sample.Target;
-                for (var b = 0; b < target.Count; b++)
+                var sample = source.Get(i);
+                var rows = new List<VinBigAnnotation>();
+                var sizes = new List<(string, ImageInfo)>();
+                var stats = new AugmentStats();
+                var made = new List<string>();
+                for (var o = 0; o < config.Outputs.Count; o++)
                 {
-                    var box = target.Boxes[b];
-                    var label = target.Labels[b];
-                    if (label is < 0 or >= VinBigClasses.FindingCount)
-                        throw new InvalidOperationException($"image {id}: box label {label} is not a VinBigData finding class (0–13)");
-                    rows.Add(new VinBigAnnotation(id, label, result.Sample.BoxTags?[b] ?? "", box, 0));
+                    var output = config.Outputs[o];
+                    if (output.WhenClasses is { } classes && !sample.HasAnyClass(classes.ToHashSet())) continue;
+                    var result = output.Pipeline.Run(sample, SampleSeed.Of(config.Seed, o, i), source);
+                    stats.Add(result.Stats);
+                    var id = output.Suffix.Length == 0 ? imageId(i) : $"{imageId(i)}_{output.Suffix}";
+                    var image = result.Sample.Image;
+                    WritePng(ImagePath(outDir, id), image, config.Bits);
+                    sizes.Add((id, ImageInfo.Original(image.Width, image.Height)));
+                    var target = result.Sample.Target;
+                    for (var b = 0; b < target.Count; b++)
+                    {
+                        var box = target.Boxes[b];
+                        var label = target.Labels[b];
+                        if (label is < 0 or >= VinBigClasses.FindingCount)
+                            throw new InvalidOperationException($"image {id}: box label {label} is not a VinBigData finding class (0–13)");
+                        rows.Add(new VinBigAnnotation(id, label, result.Sample.BoxTags?[b] ?? "", box, 0));
+                    }
+                    if (target.Count == 0) rows.Add(new VinBigAnnotation(id, VinBigClasses.NoFinding, "", null, 0));
+                    made.Add(output.Suffix);
                 }
-                if (target.Count == 0) rows.Add(new VinBigAnnotation(id, VinBigClasses.NoFinding, "", null, 0));
-                made.Add(output.Suffix);
-            }
-            rowsPerSource[i] = rows;
-            sizesPerSource[i] = sizes;
-            statsPerSource[i] = stats;
-            outputsPerSource[i] = made;
-            progress?.Invoke(Interlocked.Increment(ref done), source.Count);
-        });
+                rowsPerSource[i] = rows;
+                sizesPerSource[i] = sizes;
+                statsPerSource[i] = stats;
+                outputsPerSource[i] = made;
+                progress?.Invoke(Interlocked.Increment(ref done), source.Count);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // A worker's error (bad image, empty donor pool) surfaces as itself, so callers report its message.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
 
         var allRows = rowsPerSource.SelectMany(r => r).ToList();
         var duplicate = allRows.Select(r => r.ImageId).Distinct().GroupBy(id => id, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
