@@ -5,9 +5,11 @@ namespace CxrLab.Data;
 
 /// <summary>One image of a detection dataset: its id, size (and original size), its target in the
 /// delivered image's pixels, per-box confidences from label fusion (1 when unfused), the group it must stay
-/// with in splits (patient), the image-level classes used for stratification and resampling, and a loader.</summary>
+/// with in splits (patient), the image-level classes used for stratification and resampling, and a loader.
+/// <see cref="BoxSources"/>: per box, the reader (VinBigData rad_id) who drew it, when every box is one reader's
+/// box unchanged (fusion None or KeepOneReader); null otherwise (WBF, NMS, RSNA).</summary>
 public sealed record DatasetItem(string ImageId, ImageInfo Info, Target Target, IReadOnlyList<float> BoxScores,
-    string GroupId, IReadOnlyList<int> ImageClasses, Func<Image> LoadImage)
+    string GroupId, IReadOnlyList<int> ImageClasses, Func<Image> LoadImage, IReadOnlyList<string>? BoxSources = null)
 {
     /// <summary>Loads the pixels (one channel, [0, 1], Info.Height × Info.Width).</summary>
     public Image Load() => LoadImage();

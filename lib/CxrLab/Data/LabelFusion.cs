@@ -6,8 +6,9 @@ public readonly record struct SourceBox(string Source, int Label, Box Box, float
 
 /// <summary>A fused box: <see cref="Score"/> is the agreement — the share of the image's sources
 /// (readers or models, weighted) that drew a box in this cluster, times their mean confidence.
-/// <see cref="Sources"/> counts the distinct sources in the cluster.</summary>
-public readonly record struct FusedBox(int Label, Box Box, float Score, int Sources);
+/// <see cref="Sources"/> counts the distinct sources in the cluster. <see cref="Source"/> names the one source
+/// whose box this is unchanged (None, KeepOneReader, and the kept box of NMS); null for a WBF average.</summary>
+public readonly record struct FusedBox(int Label, Box Box, float Score, int Sources, string? Source = null);
 
 public enum FusionMethod
 {
@@ -41,7 +42,7 @@ public static class LabelFusion
         var sources = Math.Max(1, sourceCount ?? kept.Select(b => b.Source).Distinct().Count());
         return options.Method switch
         {
-            FusionMethod.None => kept.Select(b => new FusedBox(b.Label, b.Box, b.Score / sources, 1)).ToList(),
+            FusionMethod.None => kept.Select(b => new FusedBox(b.Label, b.Box, b.Score / sources, 1, b.Source)).ToList(),
             FusionMethod.Wbf => WeightedBoxesFusion(kept, options.IouThreshold, sources),
             FusionMethod.Nms => NonMaximumSuppression(kept, options.IouThreshold, sources),
             FusionMethod.KeepOneReader => KeepOneReader(kept, sources),
@@ -102,7 +103,7 @@ public static class LabelFusion
             for (var i = 0; i < keptBoxes.Count; i++)
             {
                 var mean = scoreSums[i].Sum / scoreSums[i].N;
-                result.Add(new FusedBox(label, keptBoxes[i].Box, (float)(mean * Math.Min(members[i].Count, sourceCount) / sourceCount), members[i].Count));
+                result.Add(new FusedBox(label, keptBoxes[i].Box, (float)(mean * Math.Min(members[i].Count, sourceCount) / sourceCount), members[i].Count, keptBoxes[i].Source));
             }
         }
         return result;
@@ -115,7 +116,7 @@ public static class LabelFusion
         var chosen = boxes.GroupBy(b => b.Source, StringComparer.Ordinal)
             .Select((g, order) => (g.Key, Count: g.Count(), order))
             .OrderByDescending(g => g.Count).ThenBy(g => g.order).First().Key;
-        return boxes.Where(b => b.Source == chosen).Select(b => new FusedBox(b.Label, b.Box, b.Score / sourceCount, 1)).ToList();
+        return boxes.Where(b => b.Source == chosen).Select(b => new FusedBox(b.Label, b.Box, b.Score / sourceCount, 1, b.Source)).ToList();
     }
 
     static Box WeightedMean(List<SourceBox> cluster)

@@ -42,7 +42,7 @@ public static class VinBigDataset
             foreach (var b in sourceBoxes) inPerClass[b.Label] = inPerClass.GetValueOrDefault(b.Label) + 1;
             foreach (var b in fused) outPerClass[b.Label] = outPerClass.GetValueOrDefault(b.Label) + 1;
             if (fused.Count == 0) noFinding++;
-            items.Add(MakeItem(id, images, fused));
+            items.Add(MakeItem(id, images, fused, keepsReaders: fusion.Method is FusionMethod.None or FusionMethod.KeepOneReader));
         }
         var fusionReport = new FusionReport(fusion.Method, items.Count, noFinding, boxesIn, boxesOut, inPerClass, outPerClass);
         return new DetectionDataset("vinbig-train", VinBigClasses.Names, items, report, fusionReport);
@@ -85,20 +85,22 @@ public static class VinBigDataset
         return new Evaluation.TruthSet(ids, boxes);
     }
 
-    static DatasetItem MakeItem(string id, IImageSource images, IReadOnlyList<FusedBox> fused)
+    static DatasetItem MakeItem(string id, IImageSource images, IReadOnlyList<FusedBox> fused, bool keepsReaders = false)
     {
         var info = images.Describe(id);
         var boxes = new List<Box>();
         var labels = new List<int>();
         var scores = new List<float>();
+        var sources = new List<string>();
         foreach (var f in fused)
         {
             var b = info.ToImage(f.Box).Clip(info.Width, info.Height);
             if (!b.IsValid) continue; // a sliver that rounds away at cache resolution
-            boxes.Add(b); labels.Add(f.Label); scores.Add(f.Score);
+            boxes.Add(b); labels.Add(f.Label); scores.Add(f.Score); sources.Add(f.Source ?? "");
         }
         IReadOnlyList<int> classes = labels.Count == 0 ? [VinBigClasses.NoFinding] : labels.Distinct().Order().ToList();
-        return new DatasetItem(id, info, new Target(info.Width, info.Height, boxes, labels), scores, id, classes, () => images.Load(id));
+        return new DatasetItem(id, info, new Target(info.Width, info.Height, boxes, labels), scores, id, classes, () => images.Load(id),
+            keepsReaders ? sources : null);
     }
 
     static (int, int) Size(ImageInfo info) => (info.OriginalWidth, info.OriginalHeight);

@@ -4,11 +4,26 @@ namespace CxrLab.Data;
 /// radiologist, in original pixels. <see cref="Line"/> is the CSV line it came from.</summary>
 public sealed record VinBigAnnotation(string ImageId, int ClassId, string RadId, Box? Box, int Line);
 
-/// <summary>Reads VinBigData's <c>train.csv</c>
+/// <summary>Reads and writes VinBigData's <c>train.csv</c>
 /// (<c>image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max</c>).</summary>
 public static class VinBigLabels
 {
     public static readonly string[] Columns = ["image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", "x_max", "y_max"];
+
+    /// <summary>Writes rows atomically in the train.csv schema: class_name from <see cref="VinBigClasses"/>, a row
+    /// without a box ("No finding") with empty coordinates, coordinates rounded to 0.01 px (in whatever frame the
+    /// caller's boxes are: original DICOM pixels for Kaggle data, a cache's or a derived dataset's PNG pixels).</summary>
+    public static void Write(string path, IEnumerable<VinBigAnnotation> rows) =>
+        CsvRows.WriteAtomically(path, new[] { string.Join(",", Columns) }.Concat(rows.Select(Line)));
+
+    static string Line(VinBigAnnotation r)
+    {
+        if (r.ClassId < 0 || r.ClassId >= VinBigClasses.Count) throw new ArgumentException($"image {r.ImageId}: class_id {r.ClassId} is not a VinBigData class (0–14)");
+        var head = $"{CsvRows.Escape(r.ImageId)},{CsvRows.Escape(VinBigClasses.Names[r.ClassId])},{r.ClassId},{CsvRows.Escape(r.RadId)}";
+        return r.Box is { } b ? $"{head},{C(b.X1)},{C(b.Y1)},{C(b.X2)},{C(b.Y2)}" : $"{head},,,,";
+    }
+
+    static string C(float v) => Math.Round(v, 2).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Reads every usable row into <paramref name="report"/>'s care: malformed rows and unknown class
     /// ids are rejected, zero-area boxes dropped, and — when <paramref name="originalSizeOf"/> knows the

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CxrLab.Data;
 using CxrLab.Imaging;
 
 namespace CxrLab.Augment.Categories;
@@ -12,7 +13,7 @@ public sealed record CategoryReport(
     public string ToJson() => JsonSerializer.Serialize(new
     {
         name = Name, source_images = SourceImages, output_images = OutputImages,
-        classes = VinBigCsv.ClassNames.Take(14).Select((n, i) => new
+        classes = VinBigClasses.Names.Take(VinBigClasses.FindingCount).Select((n, i) => new
         {
             class_id = i, class_name = n, source_boxes = SourceBoxes[i], output_boxes = OutputBoxes[i],
             source_images = SourceImagesWithClass[i], output_images = OutputImagesWithClass[i],
@@ -23,18 +24,32 @@ public sealed record CategoryReport(
 }
 
 /// <summary>Materialises a category: every source image through every applicable output pipeline, written as
-/// PNG (out/train/&lt;id&gt;.png) plus out/train.csv in the VinBigData schema (one row per box, rad_id kept;
-/// an image left without boxes gets one "No finding" row) and out/category_report.json.
+/// PNG (out/train/&lt;id&gt;.png) plus out/train.csv in the VinBigData schema (one row per box, rad_id kept when the
+/// source keeps readers; an image left without boxes gets one "No finding" row), out/train/meta.csv (so out/train
+/// is itself a PNG cache: <c>VinBigDataset.LoadTrain(out, new PngCacheSource(out/train))</c>) and
+/// out/category_report.json. Boxes in train.csv are in the OUTPUT PNG's pixels (meta.csv says orig = PNG size).
 /// Output o of source i uses seed f(config seed, o, i): the build is the same for any thread count.</summary>
 public static class CategoryBuilder
 {
-    /// <summary>Builds from a VinBigData image cache folder (DIR/train.csv + DIR/train/&lt;id&gt;.png).</summary>
-    public static CategoryReport Build(CategoryConfig config, string dataDir, string outDir, Action<int, int>? progress = null, int threads = 0)
+    /// <summary>Image folder of a built category, relative to its output folder (PNGs + meta.csv).</summary>
+    public const string ImagesFolder = "train";
+
+    /// <summary>Builds from a loaded VinBigData train set (boxes in its image source's pixels): the config's
+    /// selection (abnormal or all) of its items, which also serve as the donor pool of the mixing transforms.</summary>
+    public static CategoryReport Build(CategoryConfig config, DetectionDataset dataset, string outDir, Action<int, int>? progress = null, int threads = 0)
     {
-        var folder = VinBigFolder.Open(dataDir, config.AbnormalOnly);
-        if (folder.Count == 0) throw new InvalidOperationException($"{dataDir}: no {(config.AbnormalOnly ? "abnormal " : "")}images to build from");
-        return Build(config, folder, folder.ImageId, outDir, progress, threads);
+        var source = DatasetSampleSource.Of(dataset, config.AbnormalOnly);
+        if (source.Count == 0) throw new InvalidOperationException($"{dataset.Name}: no {(config.AbnormalOnly ? "abnormal " : "")}images to build from");
+        return Build(config, source, source.ImageId, outDir, progress, threads);
     }
+
+    /// <summary>Loads VinBigData's train split from <paramref name="root"/> (train.csv) over <paramref name="images"/>
+    /// with the config's fusion, then builds (see the overload above).</summary>
+    public static CategoryReport Build(CategoryConfig config, string root, IImageSource images, string outDir, Action<int, int>? progress = null, int threads = 0) =>
+        Build(config, VinBigDataset.LoadTrain(root, images, new FusionOptions(config.Fusion)), outDir, progress, threads);
+
+    /// <summary>Path of an output image.</summary>
+    public static string ImagePath(string outDir, string imageId) => Path.Combine(outDir, ImagesFolder, imageId + ".png");
 
     /// <summary>Builds from any sample source (already restricted to the config's selection): labels are VinBigData
     /// class ids 0–13, box tags (if any) are written as rad_id, <paramref name="imageId"/> names source i.
@@ -43,47 +58,62 @@ public static class CategoryBuilder
         Action<int, int>? progress = null, int threads = 0)
     {
         if (source.Count == 0) throw new InvalidOperationException("no source images to build from");
-        Directory.CreateDirectory(Path.Combine(outDir, "train"));
-        var rowsPerSource = new List<VinBigRow>[source.Count];
+        Directory.CreateDirectory(Path.Combine(outDir, ImagesFolder));
+        var rowsPerSource = new List<VinBigAnnotation>[source.Count];
+        var sizesPerSource = new List<(string, ImageInfo)>[source.Count];
         var statsPerSource = new AugmentStats[source.Count];
         var outputsPerSource = new List<string>[source.Count];
         var done = 0;
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
-        Parallel.For(0, source.Count, options, i =>
+        try
         {
-            var sample = source.Get(i);
-            var rows = new List<VinBigRow>();
-            var stats = new AugmentStats();
-            var made = new List<string>();
-            for (var o = 0; o < config.Outputs.Count; o++)
+            Parallel.For(0, source.Count, options, i =>
             {
-                var output = config.Outputs[o];
-                if (output.WhenClasses is { } classes && !sample.HasAnyClass(classes.ToHashSet())) continue;
-                var result = output.Pipeline.Run(sample, SampleSeed.Of(config.Seed, o, i), source);
-                stats.Add(result.Stats);
-                var id = output.Suffix.Length == 0 ? imageId(i) : $"{imageId(i)}_{output.Suffix}";
-                var image = result.Sample.Image;
-                WritePng(VinBigFolder.ImagePath(outDir, id), image, config.Bits);
-                var target = result.Sample.Target;
-                for (var b = 0; b < target.Count; b++)
+                var sample = source.Get(i);
+                var rows = new List<VinBigAnnotation>();
+                var sizes = new List<(string, ImageInfo)>();
+                var stats = new AugmentStats();
+                var made = new List<string>();
+                for (var o = 0; o < config.Outputs.Count; o++)
                 {
-                    var box = target.Boxes[b];
-                    var label = target.Labels[b];
-                    rows.Add(new VinBigRow(id, VinBigCsv.ClassNames[label], label, result.Sample.BoxTags?[b] ?? "", box.X1, box.Y1, box.X2, box.Y2));
+                    var output = config.Outputs[o];
+                    if (output.WhenClasses is { } classes && !sample.HasAnyClass(classes.ToHashSet())) continue;
+                    var result = output.Pipeline.Run(sample, SampleSeed.Of(config.Seed, o, i), source);
+                    stats.Add(result.Stats);
+                    var id = output.Suffix.Length == 0 ? imageId(i) : $"{imageId(i)}_{output.Suffix}";
+                    var image = result.Sample.Image;
+                    WritePng(ImagePath(outDir, id), image, config.Bits);
+                    sizes.Add((id, ImageInfo.Original(image.Width, image.Height)));
+                    var target = result.Sample.Target;
+                    for (var b = 0; b < target.Count; b++)
+                    {
+                        var box = target.Boxes[b];
+                        var label = target.Labels[b];
+                        if (label is < 0 or >= VinBigClasses.FindingCount)
+                            throw new InvalidOperationException($"image {id}: box label {label} is not a VinBigData finding class (0–13)");
+                        rows.Add(new VinBigAnnotation(id, label, result.Sample.BoxTags?[b] ?? "", box, 0));
+                    }
+                    if (target.Count == 0) rows.Add(new VinBigAnnotation(id, VinBigClasses.NoFinding, "", null, 0));
+                    made.Add(output.Suffix);
                 }
-                if (target.Count == 0) rows.Add(new VinBigRow(id, VinBigCsv.ClassNames[VinBigCsv.NoFinding], VinBigCsv.NoFinding, "", null, null, null, null));
-                made.Add(output.Suffix);
-            }
-            rowsPerSource[i] = rows;
-            statsPerSource[i] = stats;
-            outputsPerSource[i] = made;
-            progress?.Invoke(Interlocked.Increment(ref done), source.Count);
-        });
+                rowsPerSource[i] = rows;
+                sizesPerSource[i] = sizes;
+                statsPerSource[i] = stats;
+                outputsPerSource[i] = made;
+                progress?.Invoke(Interlocked.Increment(ref done), source.Count);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // A worker's error (bad image, empty donor pool) surfaces as itself, so callers report its message.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
 
         var allRows = rowsPerSource.SelectMany(r => r).ToList();
         var duplicate = allRows.Select(r => r.ImageId).Distinct().GroupBy(id => id, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new InvalidOperationException($"image id '{duplicate.Key}' would be written twice; change the output suffixes");
-        VinBigCsv.Write(Path.Combine(outDir, "train.csv"), allRows);
+        VinBigLabels.Write(Path.Combine(outDir, VinBigDataset.TrainCsv), allRows);
+        CacheMeta.Write(Path.Combine(outDir, ImagesFolder, "meta.csv"), sizesPerSource.SelectMany(s => s));
 
         var stats = new AugmentStats();
         foreach (var s in statsPerSource) stats.Add(s);
@@ -96,7 +126,7 @@ public static class CategoryBuilder
             foreach (var l in labels) report.SourceBoxes[l]++;
             foreach (var l in labels.Distinct()) report.SourceImagesWithClass[l]++;
         }
-        foreach (var group in allRows.Where(r => r.ClassId != VinBigCsv.NoFinding).GroupBy(r => r.ImageId))
+        foreach (var group in allRows.Where(r => r.ClassId != VinBigClasses.NoFinding).GroupBy(r => r.ImageId))
         {
             foreach (var r in group) report.OutputBoxes[r.ClassId]++;
             foreach (var c in group.Select(r => r.ClassId).Distinct()) report.OutputImagesWithClass[c]++;

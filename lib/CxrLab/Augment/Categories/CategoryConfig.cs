@@ -1,3 +1,4 @@
+using CxrLab.Data;
 using YamlDotNet.RepresentationModel;
 
 namespace CxrLab.Augment.Categories;
@@ -7,9 +8,11 @@ namespace CxrLab.Augment.Categories;
 public sealed record CategoryOutput(string Suffix, Pipeline Pipeline, IReadOnlyList<int>? WhenClasses = null);
 
 /// <summary>An offline dataset "category" (the seeds' A–D): which source images, and which outputs each makes.
-/// YAML keys: name, seed, source (abnormal | all), bits (8 | 16, PNG depth written), box_policy, outputs
-/// (list of {suffix, pipeline, when_classes}).</summary>
-public sealed record CategoryConfig(string Name, ulong Seed, bool AbnormalOnly, int Bits, BoxPolicy Policy, IReadOnlyList<CategoryOutput> Outputs)
+/// YAML keys: name, seed, source (abnormal | all), fusion (none | wbf | nms | one: how the radiologists' boxes are
+/// combined when the dataset is loaded; default none = every reader's box, as the seed did, with rad_id kept),
+/// bits (8 | 16, PNG depth written), box_policy, outputs (list of {suffix, pipeline, when_classes}).</summary>
+public sealed record CategoryConfig(string Name, ulong Seed, bool AbnormalOnly, int Bits, BoxPolicy Policy, IReadOnlyList<CategoryOutput> Outputs,
+    FusionMethod Fusion = FusionMethod.None)
 {
     public static CategoryConfig Load(string path)
     {
@@ -25,6 +28,14 @@ public sealed record CategoryConfig(string Name, ulong Seed, bool AbnormalOnly, 
         var seed = (ulong)a.Int("seed", 0);
         var source = a.Text("source", "abnormal");
         if (source is not ("abnormal" or "all")) throw PipelineYaml.Error(src, a.Node("source"), "source must be 'abnormal' or 'all'");
+        var fusion = a.Text("fusion", "none") switch
+        {
+            "none" => FusionMethod.None,
+            "wbf" => FusionMethod.Wbf,
+            "nms" => FusionMethod.Nms,
+            "one" => FusionMethod.KeepOneReader,
+            var other => throw PipelineYaml.Error(src, a.Node("fusion"), $"fusion '{other}' must be none, wbf, nms or one"),
+        };
         var bits = a.Int("bits", 16);
         if (bits is not (8 or 16)) throw PipelineYaml.Error(src, a.Node("bits"), "bits must be 8 or 16");
         var policy = a.Has("box_policy") ? PipelineYaml.Policy(a.Node("box_policy"), src) : BoxPolicy.Default;
@@ -44,6 +55,6 @@ public sealed record CategoryConfig(string Name, ulong Seed, bool AbnormalOnly, 
             o.RejectUnknown();
         }
         a.RejectUnknown();
-        return new CategoryConfig(name, seed, source == "abnormal", bits, policy, outputs);
+        return new CategoryConfig(name, seed, source == "abnormal", bits, policy, outputs, fusion);
     }
 }
