@@ -54,14 +54,20 @@ public sealed class AugmentStats
 
     public long Dropped => DroppedDegenerate + DroppedSmall + DroppedOccluded;
 
+    /// <summary>Mixing transforms that asked for a donor of given classes when no sample held them, and mixed
+    /// with an arbitrary donor instead.</summary>
+    public long DonorFallbacks { get; set; }
+
     public void Add(AugmentStats other)
     {
         Samples += other.Samples; BoxesIn += other.BoxesIn; BoxesOut += other.BoxesOut; Clipped += other.Clipped;
         DroppedDegenerate += other.DroppedDegenerate; DroppedSmall += other.DroppedSmall; DroppedOccluded += other.DroppedOccluded;
+        DonorFallbacks += other.DonorFallbacks;
     }
 
     public override string ToString() =>
-        $"{Samples} samples, boxes {BoxesIn} in → {BoxesOut} out; clipped {Clipped}; dropped {Dropped} (degenerate {DroppedDegenerate}, small {DroppedSmall}, occluded {DroppedOccluded})";
+        $"{Samples} samples, boxes {BoxesIn} in → {BoxesOut} out; clipped {Clipped}; dropped {Dropped} (degenerate {DroppedDegenerate}, small {DroppedSmall}, occluded {DroppedOccluded})" +
+        (DonorFallbacks > 0 ? $"; {DonorFallbacks} mixes found no donor of the requested classes and used any donor" : "");
 }
 
 /// <summary>Everything a transform may use besides the sample: the random stream (the only source of

@@ -11,7 +11,8 @@ internal static class Mixing
 {
     static readonly ConditionalWeakTable<ISampleSource, ConcurrentDictionary<string, int[]>> ClassIndex = new();
 
-    /// <summary>A random donor from the context's pool, holding any of <paramref name="classes"/> when given,
+    /// <summary>A random donor from the context's pool, holding any of <paramref name="classes"/> when given (any
+    /// donor, counted in <see cref="AugmentStats.DonorFallbacks"/>, when no sample holds them),
     /// resized to <paramref name="width"/> × <paramref name="height"/> when its size differs.</summary>
     public static Sample Donor(AugmentContext context, string transform, IReadOnlyList<int>? classes, int width, int height)
     {
@@ -24,8 +25,13 @@ internal static class Mixing
             var candidates = ClassIndex.GetOrCreateValue(pool).GetOrAdd(key, _ =>
                 Enumerable.Range(0, pool.Count).Where(i => pool.LabelsOf(i).Any(classes.Contains)).ToArray());
             if (candidates.Length == 0)
-                throw new InvalidOperationException($"{transform}: no sample in the donor pool holds any of the classes [{key}]");
-            index = candidates[context.Random.Next(candidates.Length)];
+            {
+                // Rare classes may be absent (small or filtered data): mix with any donor and count it, rather
+                // than abort a whole dataset build.
+                context.Stats.DonorFallbacks++;
+                index = context.Random.Next(pool.Count);
+            }
+            else index = candidates[context.Random.Next(candidates.Length)];
         }
         var donor = pool.Get(index);
         // A fresh reference: mixing tells parts apart by reference, and the pool may hand out the sample itself.

@@ -120,6 +120,19 @@ public class PipelineTests
     }
 
     [Fact]
+    public void CutMixForAClassNoDonorHoldsFallsBackToAnyDonorAndCountsIt()
+    {
+        // Small data may hold no image of the rare classes (the phantom's Pneumothorax, say): the build goes on.
+        var pool = new ListSampleSource([Synthetic.WithBoxes(64, 48, 2, 5, id: "a"), Synthetic.WithBoxes(64, 48, 2, 6, id: "b")]);
+        var sample = Synthetic.WithBoxes(64, 48, 2, 7, id: "own");
+        var result = new Pipeline(new CutMix { DonorClasses = [99] }).Run(sample, 3, pool); // labels are 0–13
+        Assert.Equal(1, result.Stats.DonorFallbacks);
+        Assert.DoesNotContain(99, result.Sample.Target.Labels);
+        Assert.Contains("no donor of the requested classes", result.Stats.ToString());
+        Assert.False(result.Sample.Image.Data.SequenceEqual(sample.Image.Data)); // a random patch was still mixed in
+    }
+
+    [Fact]
     public void MosaicPutsEveryTileInsideTheCanvasWithItsBoxes()
     {
         var pool = Synthetic.Pool(5, 100, 80, 300);

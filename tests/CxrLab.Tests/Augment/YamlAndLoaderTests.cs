@@ -89,9 +89,14 @@ public class YamlAndLoaderTests
     public void LoaderSurfacesAWorkerError()
     {
         var source = Synthetic.Pool(4, 32, 32, 1);
-        var loader = new AugmentLoader(source, new Pipeline(new Mosaic { DonorClasses = [99] }), seed: 1);
+        var loader = new AugmentLoader(source, new Pipeline(new Failing()), seed: 1);
         var error = Assert.Throws<InvalidOperationException>(() => loader.Epoch(0).ToList());
-        Assert.Contains("classes [99]", error.Message);
+        Assert.Contains("failing transform", error.Message);
+    }
+
+    sealed record Failing : ITransform
+    {
+        public Sample Apply(Sample sample, AugmentContext context) => throw new InvalidOperationException("failing transform");
     }
 
     [Fact]

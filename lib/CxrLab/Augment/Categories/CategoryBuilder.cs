@@ -19,7 +19,7 @@ public sealed record CategoryReport(
             source_images = SourceImagesWithClass[i], output_images = OutputImagesWithClass[i],
         }),
         images_per_output = ImagesPerOutput,
-        boxes = new { Stats.BoxesIn, Stats.BoxesOut, Stats.Clipped, Stats.DroppedDegenerate, Stats.DroppedSmall, Stats.DroppedOccluded },
+        boxes = new { Stats.BoxesIn, Stats.BoxesOut, Stats.Clipped, Stats.DroppedDegenerate, Stats.DroppedSmall, Stats.DroppedOccluded, Stats.DonorFallbacks },
     }, new JsonSerializerOptions { WriteIndented = true });
 }
 
