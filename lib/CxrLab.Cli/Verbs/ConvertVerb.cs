@@ -14,10 +14,15 @@ public static class ConvertVerb
         var size = new Option<int>("--size") { Description = "output side in pixels (the long side with --keep-aspect)", Required = true };
         var bits = new Option<int>("--bits") { Description = "PNG depth: 8 or 16", DefaultValueFactory = _ => 8 };
         var keepAspect = new Option<bool>("--keep-aspect") { Description = "keep the aspect ratio (long side = --size) instead of a square" };
+        var inProcess = new Option<bool>("--in-process")
+        {
+            Description = "decode in this process (faster start; a file that crashes GDCM then ends the run). By default each " +
+                          "file is converted in a worker process, so such a file is listed in errors.csv as \"decoder crashed\"",
+        };
         var threads = new Option<int>("--threads") { Description = "parallel conversions (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var command = new Command("convert", "Convert a folder of DICOMs into display-stage PNGs (VOI, MONOCHROME1 inverted, resized) " +
                                              "with meta.csv (sizes, scale factors, window) and errors.csv; resumable")
-            { data, output, size, bits, keepAspect, threads };
+            { data, output, size, bits, keepAspect, inProcess, threads };
         command.SetAction(parse => DicomVerb.Guard(() =>
         {
             var options = new ImageCacheOptions
@@ -27,6 +32,8 @@ public static class ConvertVerb
                 KeepAspect = parse.GetValue(keepAspect),
                 Threads = parse.GetValue(threads),
             };
+            if (!parse.GetValue(inProcess))
+                options = options with { WorkerCommand = [.. DicomVerb.SelfCommand(), .. CxrLab.Dicom.Cache.ImageCacheWorker.WorkerArguments(options)] };
             var dataDir = parse.GetValue(data)!;
             var outDir = parse.GetValue(output)!;
             ImageCacheReport? report = null;

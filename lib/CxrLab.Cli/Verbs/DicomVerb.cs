@@ -13,7 +13,39 @@ public static class DicomVerb
         var command = new Command("dicom", "Inspect DICOM files (GDCM): header attributes and pixels at each pipeline stage");
         command.Subcommands.Add(Info());
         command.Subcommands.Add(Pixels());
+        command.Subcommands.Add(ConvertWorker());
         return command;
+    }
+
+    /// <summary>The decoder worker `cxr convert` starts (see <see cref="CxrLab.Dicom.Cache.ImageCacheWorker"/>); hidden.</summary>
+    static Command ConvertWorker()
+    {
+        var size = new Option<int>("--size") { Required = true };
+        var bits = new Option<int>("--bits") { DefaultValueFactory = _ => 8 };
+        var keepAspect = new Option<bool>("--keep-aspect");
+        var scaling = new Option<DisplayScaling>("--scaling") { DefaultValueFactory = _ => DisplayScaling.MinMax };
+        var command = new Command("convert-worker", "internal: converts DICOMs named on stdin (JSON lines) for `cxr convert`")
+            { size, bits, keepAspect, scaling };
+        command.Hidden = true;
+        command.SetAction(parse =>
+        {
+            var options = new CxrLab.Dicom.Cache.ImageCacheOptions
+            {
+                Size = parse.GetValue(size), Bits = parse.GetValue(bits), KeepAspect = parse.GetValue(keepAspect), Scaling = parse.GetValue(scaling),
+            };
+            CxrLab.Dicom.Cache.ImageCacheWorker.Serve(Console.In, Console.Out, options);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The command line that starts this CLI again (apphost, or `dotnet cxr.dll`).</summary>
+    public static string[] SelfCommand()
+    {
+        var host = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
+        return Path.GetFileNameWithoutExtension(host) == "dotnet"
+            ? [host, typeof(DicomVerb).Assembly.Location]
+            : [host];
     }
 
     static Command Info()

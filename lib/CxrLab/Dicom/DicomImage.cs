@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using CxrLab.Imaging;
 
 namespace CxrLab.Dicom;
@@ -26,6 +27,7 @@ public sealed class DicomImage : IDisposable
     readonly PreflightResult layout;
     readonly int decodedBitsAllocated;
     Array? decoded; // typed stored values of all frames, bits normalised
+    bool decodedWithoutCodec; // decoded from the parsed Pixel Data value: safe to decode again
 
     bool disposed;
 
@@ -239,6 +241,10 @@ public sealed class DicomImage : IDisposable
     public Array ReadRaw(int frame = 0)
     {
         var all = Decode();
+        // All frames: hand the decoded array over instead of cloning it when decoding again is cheap and safe (the
+        // caller owns it; a later read decodes again). Not for Bitmap.GetBuffer: a second decode of a corrupt JPEG
+        // stream by the same GDCM image has crashed the process.
+        if (frame == AllFrames && decodedWithoutCodec) { decoded = null; return all; }
         if (frame == AllFrames) return (Array)all.Clone();
         var count = PixelsPerFrame;
         var result = Array.CreateInstance(all.GetType().GetElementType()!, count);
@@ -250,6 +256,7 @@ public sealed class DicomImage : IDisposable
     Array ToTyped(ReadOnlySpan<byte> bytes)
     {
         var signed = PixelRepresentation == 1;
+        if (LayoutBits == 16) return ToTyped16(bytes, signed);
         Array raw = LayoutBits switch
         {
             1 or 8 => signed ? MemoryMarshal.Cast<byte, sbyte>(bytes).ToArray() : bytes.ToArray(),
@@ -259,6 +266,50 @@ public sealed class DicomImage : IDisposable
         };
         if (BitsStored < LayoutBits && LayoutBits > 1) NormalizeStoredBits(raw);
         return raw;
+    }
+
+    /// <summary>The common CXR case (16-bit samples) in one vectorised pass: copy and normalise the stored bits together,
+    /// into an array that is not zeroed first.</summary>
+    Array ToTyped16(ReadOnlySpan<byte> bytes, bool signed)
+    {
+        var source = MemoryMarshal.Cast<byte, ushort>(bytes);
+        var bits = Math.Clamp(BitsStored, 1, 16);
+        if (signed)
+        {
+            var result = GC.AllocateUninitializedArray<short>(source.Length);
+            CopyNormalized16(source, MemoryMarshal.Cast<short, ushort>(result.AsSpan()), bits, true);
+            return result;
+        }
+        else
+        {
+            var result = GC.AllocateUninitializedArray<ushort>(source.Length);
+            CopyNormalized16(source, result, bits, false);
+            return result;
+        }
+    }
+
+    /// <summary>Copies 16-bit words keeping the low <paramref name="bits"/> (masked, or sign-extended when signed).</summary>
+    static void CopyNormalized16(ReadOnlySpan<ushort> source, Span<ushort> target, int bits, bool signed)
+    {
+        if (bits == 16) { source.CopyTo(target); return; }
+        var shift = 16 - bits;
+        var mask = (ushort)((1 << bits) - 1);
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var count = Vector256<ushort>.Count;
+            var maskVector = Vector256.Create(mask);
+            for (; i <= source.Length - count; i += count)
+            {
+                var v = Vector256.Create(source.Slice(i, count));
+                if (signed)
+                    v = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(v.AsInt16(), shift), shift).AsUInt16();
+                else v &= maskVector;
+                v.CopyTo(target.Slice(i, count));
+            }
+        }
+        for (; i < source.Length; i++)
+            target[i] = signed ? (ushort)(short)(((short)source[i] << shift) >> shift) : (ushort)(source[i] & mask);
     }
 
     /// <summary>Keeps the <see cref="BitsStored"/> low bits of each value: masked when unsigned, sign-extended when
@@ -446,24 +497,41 @@ public sealed class DicomImage : IDisposable
         if (NativeLittleEndian.Contains(TransferSyntaxUID) && LayoutBits is 8 or 16 or 32
             && !(SamplesPerPixel > 1 && image.GetPlanarConfiguration() == 1) && PhotometricInterpretation != "YBR_FULL_422"
             && TryCopyPixelValue(expected) is { } direct)
+        {
+            decodedWithoutCodec = true;
             return decoded = direct;
-        return decoded = ToTyped(DecodeWithCodec(expected));
+        }
+        var bytes = DecodeWithCodec(expected);
+        return decoded = ToTyped(bytes.AsSpan());
     }
 
-    Array? TryCopyPixelValue(long expected)
+    /// <summary>Typed stored values read straight from GDCM's parsed Pixel Data value: one pass from native memory
+    /// into the typed array (bits normalised on the way), no intermediate byte[].</summary>
+    unsafe Array? TryCopyPixelValue(long expected)
     {
         using var element = image.GetDataElement();
         using var value = element.GetByteValue();
         if (value is null) return null;
         using var length = value.GetLength();
         if (length.GetValueLength() < expected) return null;
-        var bytes = new byte[expected];
-        var copied = value.GetBuffer(bytes, (uint)expected);
+        var address = NativeAddress(value.GetVoidPointer());
+        if (address == IntPtr.Zero) return null;
+        var bytes = new ReadOnlySpan<byte>((void*)address, checked((int)expected));
+        var result = ToTyped(bytes);
+        GC.KeepAlive(value);
         GC.KeepAlive(reader);
-        return copied ? ToTyped(bytes) : null;
+        return result;
     }
 
-    byte[] DecodeWithCodec(long expected)
+    /// <summary>The address a SWIG void* wrapper holds (gdcm-sharp keeps its getCPtr internal; the field is SWIG's
+    /// fixed layout, read once by reflection).</summary>
+    static IntPtr NativeAddress(gdcm.SWIGTYPE_p_void? pointer) =>
+        pointer is null || VoidPointerField?.GetValue(pointer) is not System.Runtime.InteropServices.HandleRef handle ? IntPtr.Zero : handle.Handle;
+
+    static readonly System.Reflection.FieldInfo? VoidPointerField =
+        typeof(gdcm.SWIGTYPE_p_void).GetField("swigCPtr", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+
+    ArraySegment<byte> DecodeWithCodec(long expected)
     {
         var length = (long)image.GetBufferLength();
         // GDCM hands 1-bit images back packed, 8 pixels a byte (least significant bit first).
@@ -475,7 +543,7 @@ public sealed class DicomImage : IDisposable
         // compressed image decodes into room for that, and a changed layout is refused afterwards.
         var room = layout.Encapsulated ? Math.Max(packed, (long)Rows * Columns * SamplesPerPixel * NumberOfFrames * 4) : packed;
         if (room > Array.MaxLength) throw new DicomException(Path, $"decoded pixel data would need {room} bytes");
-        var buffer = new byte[room];
+        var buffer = GC.AllocateUninitializedArray<byte>((int)room);
         var ok = image.GetBuffer(buffer);
         GC.KeepAlive(reader);
         if (!ok)
@@ -484,8 +552,10 @@ public sealed class DicomImage : IDisposable
             if (after.GetBitsAllocated() != decodedBitsAllocated || after.GetSamplesPerPixel() != SamplesPerPixel)
                 throw new DicomException(Path, $"the compressed stream holds {after.GetBitsAllocated()}-bit samples ({after.GetSamplesPerPixel()} per pixel) " +
                                                $"but the header says {decodedBitsAllocated}-bit ({SamplesPerPixel}); the header is wrong");
-        if (room != packed) Array.Resize(ref buffer, (int)packed);
-        if (LayoutBits == 1) buffer = UnpackBits(buffer, expected);
+        if (LayoutBits == 1) return UnpackBits(buffer, expected);
+        if (room != packed && (LayoutBits == 32 && TransferSyntaxUID == "1.2.840.10008.1.2.2" || SamplesPerPixel > 1 && image.GetPlanarConfiguration() == 1))
+            Array.Resize(ref buffer, (int)packed);
+        else if (room != packed) return new ArraySegment<byte>(buffer, 0, (int)packed); // no copy: the typed array is made from this slice
         if (LayoutBits == 32 && TransferSyntaxUID == "1.2.840.10008.1.2.2") SwapHalfWords(buffer);
         if (SamplesPerPixel > 1 && image.GetPlanarConfiguration() == 1) buffer = Interleave(buffer);
         return buffer;

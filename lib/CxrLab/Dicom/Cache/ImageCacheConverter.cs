@@ -23,6 +23,11 @@ public sealed record ImageCacheOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
 
     public DisplayScaling Scaling { get; init; } = DisplayScaling.MinMax;
+
+    /// <summary>When set, the command line of a decoder worker (<see cref="ImageCacheWorker"/>): each file is converted
+    /// in such a process, so a file that crashes GDCM is listed in errors.csv as "decoder crashed" instead of
+    /// killing the run. Null converts in this process.</summary>
+    public IReadOnlyList<string>? WorkerCommand { get; init; }
 }
 
 /// <summary>One row of meta.csv. Scale factors are cache pixels per original pixel: a box in cache pixels maps
@@ -98,6 +103,17 @@ public static class ImageCacheConverter
 
         void Report() => progress?.Report(new ImageCacheProgress(converted + skipped + failed, files.Count, converted, skipped, failed));
 
+        var workers = new ConcurrentBag<ImageCacheWorker.Client>();
+        ImageCacheRow ConvertIsolated(string file, string relative, string png)
+        {
+            if (options.WorkerCommand is not { } command) return ConvertOne(file, relative, Path.Combine(outDir, png), png, options);
+            if (!workers.TryTake(out var worker)) worker = new ImageCacheWorker.Client([.. command]);
+            try { return worker.Convert(Path.GetFullPath(file), relative, Path.GetFullPath(Path.Combine(outDir, png)), png); }
+            finally { workers.Add(worker); }
+        }
+
+        try
+        {
         Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads), CancellationToken = cancellation }, file =>
         {
             var relative = Path.GetRelativePath(dataDir, file);
@@ -110,7 +126,7 @@ public static class ImageCacheConverter
             }
             try
             {
-                var row = ConvertOne(file, relative, Path.Combine(outDir, png), png, options);
+                var row = ConvertIsolated(file, relative, png);
                 lock (gate) { meta.Write(row.ToCsv()); meta.Flush(); }
                 Interlocked.Increment(ref converted);
             }
@@ -122,6 +138,11 @@ public static class ImageCacheConverter
             }
             Report();
         });
+        }
+        finally
+        {
+            foreach (var worker in workers) worker.Dispose();
+        }
         return new ImageCacheReport(files.Count, converted, skipped, failed, clock.Elapsed, metaPath, errorsPath);
     }
 
