@@ -24,9 +24,9 @@ public static class DemoVerb
     public static Command Create()
     {
         var output = new Option<string>("--out") { Description = "work folder (phantom data, cache, runs)", DefaultValueFactory = _ => Path.Combine("build", "demo") };
-        var images = new Option<int>("--images") { Description = "phantom train images (a fifth is held out for validation)", DefaultValueFactory = _ => 200 };
-        var size = new Option<int>("--size") { Description = "cache and model input size in pixels (long side)", DefaultValueFactory = _ => 256 };
-        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => 10 };
+        var images = new Option<int>("--images") { Description = "phantom train images (a fifth is held out for validation)", DefaultValueFactory = _ => 160 };
+        var size = new Option<int>("--size") { Description = "cache and model input size in pixels (long side)", DefaultValueFactory = _ => 224 };
+        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => 8 };
         var abnormal = new Option<double>("--abnormal") { Description = "fraction of phantom images with findings", DefaultValueFactory = _ => 0.8 };
         var seed = new Option<int>("--seed") { Description = "phantom seed", DefaultValueFactory = _ => 1 };
         var config = new Option<string?>("--config") { Description = $"experiment YAML (default experiments/{ConfigName})" };
