@@ -37,8 +37,9 @@ public static class TrainVerb
 
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}");
             using var model = ExperimentRunner.BuildModel(cfg, msg => AnsiConsole.MarkupLine(Markup.Escape(msg)));
+            ExperimentRunner.Log = msg => AnsiConsole.MarkupLine(Markup.Escape(msg));
             var (trainSet, valSet) = ExperimentRunner.Datasets(cfg);
-            using var trainer = new Trainer(cfg, model, trainSet, valSet, new MeanAveragePrecision(0.4), run);
+            using var trainer = new Trainer(cfg, model, trainSet, valSet, ExperimentRunner.Metric(valSet), run);
             if (resuming)
             {
                 trainer.Resume(run.LastCheckpoint);

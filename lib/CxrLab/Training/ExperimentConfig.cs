@@ -84,6 +84,9 @@ public sealed class DataConfig
     /// <summary>Long side of cached images, in pixels.</summary>
     public int CacheSize { get; set; } = 1024;
 
+    /// <summary>Where the PNG cache is built (kaggle layout); empty = <c>{root}/cache_png{cache_size}</c>.</summary>
+    public string CacheDir { get; set; } = "";
+
     /// <summary>How the radiologists' boxes are fused: <c>wbf</c>, <c>nms</c> or <c>none</c>.</summary>
     public string Fusion { get; set; } = "wbf";
 

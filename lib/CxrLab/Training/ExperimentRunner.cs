@@ -8,8 +8,8 @@ namespace CxrLab.Training;
 /// (used by <c>./cxr train</c> and notebooks).</summary>
 public static class ExperimentRunner
 {
-    /// <summary>Datasets for a config. Built in: <c>data.dataset: shapes</c> (synthetic). VinBigData and
-    /// RSNA arrive with the data library: assign this to read them (train, validation).</summary>
+    /// <summary>Datasets for configs the runner does not know itself (built in: <c>shapes</c>, synthetic, and
+    /// <c>vinbigdata</c>, see <see cref="VinBigTraining"/>): assign this to read others (train, validation).</summary>
     public static Func<ExperimentConfig, (IDetectionDataset Train, IDetectionDataset Validation)>? DatasetFactory { get; set; }
 
     public static (IDetectionDataset Train, IDetectionDataset Validation) Datasets(ExperimentConfig config)
@@ -20,11 +20,26 @@ public static class ExperimentRunner
             return (new InMemoryDetectionDataset(ShapesDataset.Generate(count, (int)config.Seed, config.Data.CacheSize)),
                     new InMemoryDetectionDataset(ShapesDataset.Generate(Math.Max(2, count / 4), (int)config.Seed + 1, config.Data.CacheSize)));
         }
+        if (config.Data.Dataset == "vinbigdata")
+        {
+            var fold = VinBigTraining.Prepare(config, Log);
+            return VinBigTraining.Datasets(config, fold);
+        }
         if (DatasetFactory is { } factory) return factory(config);
         throw new NotSupportedException(
             $"data.dataset '{config.Data.Dataset}' needs the dataset library, which is not wired into the trainer in this build; " +
             "use data.dataset: shapes for a synthetic smoke run");
     }
+
+    /// <summary>Where <see cref="Datasets"/> reports its stages (cache, fold sizes); null = silent.</summary>
+    public static Action<string>? Log { get; set; }
+
+    /// <summary>The validation metric for a dataset: the Kaggle VinBigData mAP@0.4 (original pixels, No-finding
+    /// class) for VinBigData sets, else the trainer's plain <see cref="MeanAveragePrecision"/> at IoU 0.4.</summary>
+    public static ValidationMetric Metric(IDetectionDataset validation) =>
+        validation is DetectionDatasetSamples { Dataset.Name: var name } samples && name.StartsWith("vinbig", StringComparison.Ordinal)
+            ? new VinBigValidationMetric(samples.Dataset)
+            : new MeanAveragePrecision(0.4);
 
     /// <summary>The model a config describes, with <c>model.weights</c> loaded when given (a checkpoint
     /// with another class count keeps its backbone and RPN; the head starts fresh).</summary>

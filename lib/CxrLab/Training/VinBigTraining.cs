@@ -1,0 +1,183 @@
+using System.Globalization;
+using System.Text;
+using CxrLab.Augment;
+using CxrLab.Data;
+using CxrLab.Dicom.Cache;
+using CxrLab.Evaluation;
+using CxrLab.Imaging;
+
+namespace CxrLab.Training;
+
+/// <summary>A VinBigData fold prepared for training: the train and validation subsets (items in cache pixels,
+/// labels 0–13), the cache they read from, and the augmentation pipeline built from the config.</summary>
+public sealed record VinBigFold(DetectionDataset Train, DetectionDataset Validation, string CacheDir, Pipeline? Augment, KFoldSplit Split);
+
+/// <summary>Reads <c>data.dataset: vinbigdata</c> configs for the trainer: Kaggle layout (train.csv +
+/// train/*.dicom) → 16-bit PNG cache (<c>./cxr convert</c> semantics, long side <c>data.cache_size</c>,
+/// resumable) → radiologists fused (<c>data.fusion</c> at <c>data.fusion_iou</c>) → multilabel-stratified
+/// <c>data.folds</c> split, <c>data.fold</c> held out. "No finding" images stay in validation always (the
+/// Kaggle metric scores them) and in training only with <c>data.include_no_finding</c>.</summary>
+public static class VinBigTraining
+{
+    /// <summary>The PNG cache folder of a config: <c>data.cache_dir</c>, else <c>{root}/cache_png{cache_size}</c>;
+    /// <c>data.layout: cache</c> means <c>data.root</c> already is a cache (meta.csv + PNGs) beside train.csv.</summary>
+    public static string CacheDirOf(DataConfig data) =>
+        data.Layout == "cache" ? data.Root
+        : data.CacheDir.Length > 0 ? data.CacheDir
+        : Path.Combine(data.Root, $"cache_png{data.CacheSize}");
+
+    /// <summary>Builds (or completes) the PNG cache and loads the fold. <paramref name="log"/> gets one line per stage.</summary>
+    public static VinBigFold Prepare(ExperimentConfig config, Action<string>? log = null, IProgress<ImageCacheProgress>? cacheProgress = null)
+    {
+        var data = config.Data;
+        var csv = Path.Combine(data.Root, VinBigDataset.TrainCsv);
+        if (!File.Exists(csv)) throw new FileNotFoundException($"data.root '{data.Root}' has no {VinBigDataset.TrainCsv}; point data.root at the Kaggle VinBigData folder (train.csv, train/*.dicom)", csv);
+        if (data.Layout is not ("kaggle" or "cache")) throw new ArgumentException($"data.layout '{data.Layout}' is not known; use kaggle or cache");
+        var cacheDir = CacheDirOf(data);
+        if (data.Layout == "kaggle")
+        {
+            var trainDir = Path.Combine(data.Root, "train");
+            if (!Directory.Exists(trainDir)) throw new DirectoryNotFoundException($"data.root '{data.Root}' has no train/ folder of DICOMs");
+            var report = ImageCacheConverter.Convert(trainDir, cacheDir, new ImageCacheOptions { Size = data.CacheSize, Bits = 16, KeepAspect = true }, cacheProgress);
+            log?.Invoke($"cache {cacheDir}: {report.Converted} converted, {report.Skipped} already there, {report.Failed} failed ({report.Elapsed.TotalSeconds:0.0} s)");
+            if (report.Failed > 0 && report.Converted + report.Skipped == 0) throw new InvalidDataException($"no DICOM converted; see {report.ErrorsCsv}");
+        }
+        var fusion = new FusionOptions(ParseFusion(data.Fusion), (float)data.FusionIou);
+        var all = VinBigDataset.LoadTrain(data.Root, new PngCacheSource(cacheDir), fusion);
+        if (all.Count == 0) throw new InvalidDataException($"no training image of {csv} is in the cache {cacheDir}");
+        if (data.Folds < 2 || data.Fold < 0 || data.Fold >= data.Folds) throw new ArgumentException($"data.fold {data.Fold} of data.folds {data.Folds}: need folds ≥ 2 and 0 ≤ fold < folds");
+        var split = MultilabelStratifiedKFold.Split(all, data.Folds, (int)config.Seed);
+        var fold = split.Folds[data.Fold];
+        var trainIdx = fold.Train.Where(i => data.IncludeNoFinding || all[i].Target.Count > 0).ToList();
+        if (data.Limit > 0) trainIdx = trainIdx.Take(data.Limit).ToList();
+        var train = all.Subset(trainIdx, "-train");
+        var validation = all.Subset(fold.Validation, "-val");
+        log?.Invoke($"{all.Count} images ({all.Fusion?.NoFindingImages ?? 0} without findings); fold {data.Fold}/{data.Folds}: {train.Count} train, {validation.Count} validation");
+        return new VinBigFold(train, validation, cacheDir, AugmentMapping.Build(config.Augment), split);
+    }
+
+    static FusionMethod ParseFusion(string name) => name.ToLowerInvariant() switch
+    {
+        "wbf" => FusionMethod.Wbf,
+        "nms" => FusionMethod.Nms,
+        "none" => FusionMethod.None,
+        "keep_one_reader" => FusionMethod.KeepOneReader,
+        _ => throw new ArgumentException($"data.fusion '{name}' is not known; use wbf, nms, none or keep_one_reader"),
+    };
+
+    /// <summary>Train and validation sets for the trainer (validation never augmented).</summary>
+    public static (DetectionDatasetSamples Train, DetectionDatasetSamples Validation) Datasets(ExperimentConfig config, VinBigFold fold) =>
+        (new DetectionDatasetSamples(fold.Train, fold.Augment, config.Seed), new DetectionDatasetSamples(fold.Validation, null, config.Seed));
+}
+
+/// <summary>A <see cref="DetectionDataset"/> as the trainer sees it: the image read from the cache on each
+/// <see cref="Load"/>, augmented (training epochs only) with a seed that depends only on (seed, epoch, index),
+/// so resumed runs see the same images; labels 0–13 become model labels 1–14.</summary>
+public sealed class DetectionDatasetSamples(DetectionDataset dataset, Pipeline? augment, long seed) : IDetectionDataset
+{
+    public DetectionDataset Dataset { get; } = dataset;
+    public int Count => Dataset.Count;
+
+    public DetectionSample Load(int index, int epoch)
+    {
+        var item = Dataset[index];
+        var image = item.Load();
+        var target = item.Target;
+        if (augment is not null && epoch >= 0)
+        {
+            var result = augment.Run(new Sample(image, target, item.ImageId), SampleSeed.Of((ulong)seed, epoch, index));
+            (image, target) = (result.Sample.Image, result.Sample.Target);
+        }
+        return new DetectionSample(item.ImageId, InMemoryDetectionDataset.ToTensor(image),
+            InMemoryDetectionDataset.ToModelTarget(target, c => c is >= 0 and < VinBigClasses.FindingCount ? c + 1 : null));
+    }
+}
+
+/// <summary>Maps a config's <c>augment:</c> steps onto the augmentation library: each step becomes
+/// <c>sometimes: {p, then: name: {params}}</c> in <see cref="PipelineYaml"/>'s language. Config shorthands:
+/// <c>zoom {limit: L}</c> → factor [1−L, 1+L]; <c>rotate {limit: D}</c> → degrees [−D, D];
+/// <c>rotate90</c> without k → a random quarter turn either way; <c>clahe {tile_grid}</c> → tiles.
+/// Other parameters pass through under their own names.</summary>
+public static class AugmentMapping
+{
+    public static Pipeline? Build(IReadOnlyList<AugmentStepConfig> steps)
+    {
+        if (steps.Count == 0) return null;
+        var yaml = new StringBuilder();
+        foreach (var step in steps)
+        {
+            var (name, args) = Translate(step);
+            var body = args.Count == 0 ? name : $"{{{name}: {{{string.Join(", ", args.Select(kv => $"{kv.Key}: {kv.Value}"))}}}}}";
+            yaml.Append(step.P >= 1 ? $"- {body}\n" : $"- sometimes: {{p: {step.P.ToString(CultureInfo.InvariantCulture)}, then: {body}}}\n");
+        }
+        try { return PipelineYaml.Parse(yaml.ToString(), "config augment"); }
+        catch (FormatException e) { throw new ArgumentException($"augment: {e.Message} (generated steps:\n{yaml})", e); }
+    }
+
+    static (string Name, Dictionary<string, string> Args) Translate(AugmentStepConfig step)
+    {
+        if (step.Name.Length == 0) throw new ArgumentException("augment: a step has no name");
+        var args = new Dictionary<string, string>(step.Params);
+        string Take(string key) { var v = args[key]; args.Remove(key); return v; }
+        double Num(string text) => double.Parse(text, CultureInfo.InvariantCulture);
+        string F(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
+        switch (step.Name)
+        {
+            case "zoom" when args.ContainsKey("limit"):
+                var l = Num(Take("limit"));
+                args["factor"] = $"[{F(1 - l)}, {F(1 + l)}]";
+                break;
+            case "rotate" when args.ContainsKey("limit"):
+                var d = Num(Take("limit"));
+                args["degrees"] = $"[{F(-d)}, {F(d)}]";
+                break;
+            case "rotate90" when !args.ContainsKey("k"):
+                args["k"] = "[1, 3]";
+                break;
+            case "clahe" when args.ContainsKey("tile_grid"):
+                args["tiles"] = Take("tile_grid");
+                break;
+        }
+        return (step.Name, args);
+    }
+}
+
+/// <summary>The VinBigData Kaggle metric (mAP at IoU 0.4, ../shared/REFERENCES.md) on a validation subset:
+/// detections mapped to original pixels and dataset classes (model label − 1); every image also gets a
+/// "No finding" (class 14, box 0,0,1,1) prediction scored 1 − its best finding score, as the competition's
+/// submissions did; truth from <see cref="DetectionDataset.ToTruth"/> with the No-finding box.</summary>
+public sealed class VinBigValidationMetric(DetectionDataset validation) : ValidationMetric
+{
+    readonly Dictionary<string, ImageInfo> infos = validation.Items.DistinctBy(i => i.ImageId).ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
+    readonly TruthSet truth = validation.ToTruth(noFindingBox: true);
+
+    public override string Name => "val_map40";
+
+    /// <summary>The result of the latest <see cref="Compute"/> (per-class AP and PR curves).</summary>
+    public MapResult? Last { get; private set; }
+
+    public override double Compute(IReadOnlyList<ValidationItem> items)
+    {
+        Last = VocEvaluator.Evaluate(truth, ToDetections(items, infos));
+        return Last.Map;
+    }
+
+    /// <summary>Model outputs (cache pixels, labels 1–14) → Kaggle detections (original pixels, classes 0–14).</summary>
+    public static List<Detection> ToDetections(IEnumerable<ValidationItem> items, IReadOnlyDictionary<string, ImageInfo> infos)
+    {
+        var detections = new List<Detection>();
+        foreach (var item in items)
+        {
+            var info = infos[item.Id];
+            var best = 0f;
+            for (var k = 0; k < item.Labels.Length; k++)
+            {
+                var b = item.Boxes[k];
+                detections.Add(new Detection(item.Id, (int)item.Labels[k] - 1, item.Scores[k], info.ToOriginal(new Box(b[0], b[1], b[2], b[3]))));
+                best = Math.Max(best, item.Scores[k]);
+            }
+            detections.Add(new Detection(item.Id, VinBigClasses.NoFinding, 1 - best, VinBigClasses.NoFindingBox));
+        }
+        return detections;
+    }
+}
