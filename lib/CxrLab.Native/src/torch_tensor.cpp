@@ -73,18 +73,6 @@ CXR_API int cxr_tensor_copy_to(void* handle, void* dst, int64_t nbytes) {
   })
 }
 
-// a + alpha * b with broadcasting; libtorch's own error when shapes do not broadcast.
-CXR_API void* cxr_tensor_add(void* a, void* b, double alpha) {
-  CXR_TRY(nullptr, {
-    auto& x = as_tensor(a);
-    auto& y = as_tensor(b);
-    // Integer tensors only accept an integral alpha; a whole-number double is passed as one.
-    bool integral = !at::isFloatingType(x.scalar_type()) && !at::isFloatingType(y.scalar_type());
-    c10::Scalar s = integral && alpha == std::trunc(alpha) ? c10::Scalar(static_cast<int64_t>(alpha)) : c10::Scalar(alpha);
-    return cxr::new_handle(at::add(x, y, s));
-  })
-}
-
 CXR_API int cxr_tensor_strides(void* handle, int64_t* out) {
   CXR_TRY(-1, {
     auto strides = as_tensor(handle).strides();

@@ -20,5 +20,4 @@ internal static partial class Shim
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_tensor_dtype(IntPtr handle);
     [DllImport(NativeLibraries.Shim)] public static extern long cxr_tensor_numel(IntPtr handle);
     [DllImport(NativeLibraries.Shim)] public static extern unsafe int cxr_tensor_copy_to(IntPtr handle, void* dst, long nbytes);
-    [DllImport(NativeLibraries.Shim)] public static extern IntPtr cxr_tensor_add(IntPtr a, IntPtr b, double alpha);
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CxrLab.Models.Detection;
 using CxrLab.Torch;
+using CxrLab.Torch.Vision;
 
 namespace CxrLab.Tests.Models;
 
@@ -122,8 +123,8 @@ public class DetectionOpsTests
         using var scope = torch.NewDisposeScope();
         var coder = new BoxCoder(10, 10, 5, 5);
         var prop = Boxes(R("prop"));
-        Close(Floats(R("enc")), coder.Encode(Boxes(R("gt")), prop), 1e-4);
-        var decoded = coder.Decode(T(R("deltas"), 40, 12), prop);
+        Close(Floats(R("enc")), coder.encode_single(Boxes(R("gt")), prop), 1e-4);
+        var decoded = coder.decode(T(R("deltas"), 40, 12), prop);
         Assert.Equal([40L, 3, 4], decoded.shape);
         Close(Floats(R("dec")), decoded, 1e-5);
     }

@@ -1,4 +1,5 @@
 using CxrLab.Torch;
+using CxrLab.Torch.Vision;
 using CxrLab.Torch.Nn;
 
 namespace CxrLab.Models.Detection;
@@ -88,13 +89,13 @@ public sealed class RegionProposalNetwork : Module
         var (objectness, deltas) = ConcatBoxPredictionLayers(objectnessLevels, deltaLevels);
         using (torch.no_grad())
         {
-            var proposals = BoxCoder.Decode(deltas.detach(), torch.cat(anchors, 0)).view(numImages, -1, 4);
+            var proposals = BoxCoder.decode(deltas.detach(), torch.cat(anchors, 0)).view(numImages, -1, 4);
             var (boxes, _) = FilterProposals(proposals, objectness, images.ImageSizes, numAnchorsPerLevel);
             var losses = new Dictionary<string, Tensor>();
             if (!training) return (boxes, losses);
             if (targets is null) throw new ArgumentException("training needs targets (use DetectionTarget.Empty() for images without objects)");
             var (labels, matchedGt) = AssignTargetsToAnchors(anchors, targets);
-            var regressionTargets = labels.Select((_, i) => BoxCoder.Encode(matchedGt[i], anchors[i])).ToList();
+            var regressionTargets = labels.Select((_, i) => BoxCoder.encode_single(matchedGt[i], anchors[i])).ToList();
             using (torch.enable_grad())
             {
                 var (lossObj, lossBox) = ComputeLoss(objectness, deltas, labels, regressionTargets);

@@ -1,4 +1,5 @@
 using CxrLab.Torch;
+using CxrLab.Torch.Vision;
 using CxrLab.Torch.Nn;
 
 namespace CxrLab.Models.Detection;
@@ -142,7 +143,7 @@ public sealed class RoIHeads : Module
             sampledProposals.Add(props);
             sampledLabels.Add(labels[i].index_select(0, inds));
             var gt = gtBoxes[i].numel() == 0 ? torch.zeros([1, 4], dtype, device) : gtBoxes[i];
-            regression.Add(BoxCoder.Encode(gt.index_select(0, matchedIdxs[i].index_select(0, inds)), props));
+            regression.Add(BoxCoder.encode_single(gt.index_select(0, matchedIdxs[i].index_select(0, inds)), props));
         }
         return (sampledProposals, sampledLabels, regression);
     }
@@ -165,7 +166,7 @@ public sealed class RoIHeads : Module
     {
         var numClasses = classLogits.size(-1);
         var perImage = proposals.Select(p => p.size(0)).ToArray();
-        var predBoxes = BoxCoder.Decode(boxRegression, torch.cat(proposals, 0));
+        var predBoxes = BoxCoder.decode(boxRegression, torch.cat(proposals, 0));
         var predScores = classLogits.softmax(-1);
         var boxesList = predBoxes.split(perImage, 0);
         var scoresList = predScores.split(perImage, 0);

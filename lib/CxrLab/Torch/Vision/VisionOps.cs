@@ -144,4 +144,12 @@ public sealed class BoxCoder(double wx = 1, double wy = 1, double ww = 1, double
         var stacked = torch.stack([pcx - halfW, pcy - halfH, pcx + halfW, pcy + halfH], 2);
         return scope.MoveToOuter(stacked.flatten(1));
     }
+
+    /// <summary>Boxes [N, k, 4] from deltas [N, 4·k] applied to boxes [N, 4] (torchvision's <c>decode</c>).</summary>
+    public Tensor decode(Tensor rel_codes, Tensor boxes)
+    {
+        using var scope = torch.NewDisposeScope();
+        var n = boxes.size(0);
+        return scope.MoveToOuter(decode_single(rel_codes.reshape(n, -1), boxes).reshape(n, -1, 4));
+    }
 }
