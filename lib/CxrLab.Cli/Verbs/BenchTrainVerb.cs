@@ -6,31 +6,38 @@ using CxrLab.Models.Detection;
 using CxrLab.Models.FasterRcnn;
 using CxrLab.Torch;
 using CxrLab.Torch.Optim;
+using CxrLab.Torch.Serialization;
 using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
 /// <summary>`cxr bench train --arch fasterrcnn_resnet50_fpn [--json]`: one training step (batch 2,
 /// 512 px, fixed targets, SGD) and inference per image, ours and torchvision's on the same libtorch,
-/// images, sizes and thread count, in one run. The last line of --json is one JSON object.</summary>
+/// images, sizes and thread count, in one run. Both start from the same weights (torchvision's
+/// initialisation, loaded into ours) and SGD runs with learning rate 0, so every timed step does the
+/// same work (the whole forward, backward and optimizer arithmetic) on the same weights: a randomly
+/// initialised detector that trains on two fixed images soon has gradients underflowing into
+/// denormal floats, which make convolution backward 5-10x slower and would time the trajectory, not
+/// the step. The last line of --json is one JSON object.</summary>
 public static class BenchTrainVerb
 {
     const string TorchvisionScript = """
         import json, sys, time, torch, torchvision
         from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
         from torchvision.models.detection import FasterRCNN
-        arch, threads, size, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+        arch, threads, size, reps, weights = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         depth = arch.replace('fasterrcnn_resnet', '').replace('_fpn', '')
         model = FasterRCNN(resnet_fpn_backbone(backbone_name='resnet' + depth, weights=None, trainable_layers=3), num_classes=15, min_size=size, max_size=size)
+        torch.save(model.state_dict(), weights)  # ours starts from these exact weights
         y = torch.linspace(0, 1, size)[:, None]; x = torch.linspace(0, 1, size)[None, :]
         img = (0.3 + 0.4 * torch.exp(-((x - 0.4) ** 2 + (y - 0.5) ** 2) / 0.02)).expand(3, size, size).contiguous()
         images = [img, img.flip(2).contiguous()]
         s = size / 512.0
         targets = [{'boxes': torch.tensor([[100., 120., 220., 260.], [300., 80., 420., 200.]]) * s, 'labels': torch.tensor([1, 5])},
                    {'boxes': torch.tensor([[60., 300., 200., 420.]]) * s, 'labels': torch.tensor([3])}]
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9, weight_decay=1e-4)
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9, weight_decay=1e-4)
         model.train()
         def step():
             losses = model(images, targets); loss = sum(losses.values())
@@ -61,8 +68,15 @@ public static class BenchTrainVerb
             var n = parse.GetValue(size);
             var r = Math.Max(1, parse.GetValue(reps));
             var threads = TorchRuntime.Threads;
-            var (trainMs, inferMs) = MeasureOurs(a, n, r);
-            var reference = JsonDocument.Parse(PythonLastLine(TorchvisionScript, a, threads, n, r)).RootElement;
+            var weights = Path.Combine(Path.GetTempPath(), $"cxr-bench-train-{Environment.ProcessId}.pth");
+            JsonElement reference;
+            double trainMs, inferMs;
+            try
+            {
+                reference = JsonDocument.Parse(PythonLastLine(TorchvisionScript, a, threads, n, r, weights)).RootElement;
+                (trainMs, inferMs) = MeasureOurs(a, n, r, weights);
+            }
+            finally { File.Delete(weights); }
             var tvTrain = reference.GetProperty("train_step_ms").GetDouble();
             var tvInfer = reference.GetProperty("infer_ms").GetDouble();
             var result = new Dictionary<string, object>
@@ -80,10 +94,11 @@ public static class BenchTrainVerb
         return command;
     }
 
-    static (double TrainMs, double InferMs) MeasureOurs(string arch, int size, int reps)
+    static (double TrainMs, double InferMs) MeasureOurs(string arch, int size, int reps, string weights)
     {
         torch.manual_seed(0);
         using var model = FasterRcnn.Create(arch, new FasterRcnnOptions { NumClasses = 15, MinSize = size, MaxSize = size });
+        model.load_checkpoint(weights);
         using var y = torch.linspace(0, 1, size).reshape(size, 1);
         using var x = torch.linspace(0, 1, size).reshape(1, size);
         using var blob = ((x - 0.4).square() + (y - 0.5).square()) / -0.02;
@@ -95,7 +110,7 @@ public static class BenchTrainVerb
             DetectionTarget.From([100 * s, 120 * s, 220 * s, 260 * s, 300 * s, 80 * s, 420 * s, 200 * s], [1, 5]),
             DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [3]),
         };
-        using var opt = new SGD(model.parameters().Where(p => p.requires_grad).ToList(), 0.001, momentum: 0.9, weight_decay: 1e-4);
+        using var opt = new SGD(model.parameters().Where(p => p.requires_grad).ToList(), 0.0, momentum: 0.9, weight_decay: 1e-4);
         model.train();
         void Step()
         {

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -74,9 +75,11 @@ bool bilinear(int64_t height, int64_t width, T y, T x, int64_t& y0, int64_t& x0,
   return true;
 }
 
-// Visits every (roi, channel-independent) sampling point: f(n, ph, pw, y0, x0, y1, x1, w1..w4, count).
+// Visits every (roi, channel-independent) sampling point: f(ph, pw, y0, x0, y1, x1, w1..w4, count).
+// A point outside the feature map contributes nothing; with include_outside it is still visited, with
+// zero weights at (0, 0), so every bin has exactly gh x gw points.
 template <typename T, typename F>
-void for_each_sample(const T* roi, int64_t height, int64_t width, const RoiAlignParams& p, F&& f) {
+void for_each_sample(const T* roi, int64_t height, int64_t width, const RoiAlignParams& p, bool include_outside, F&& f) {
   T offset = p.aligned ? static_cast<T>(0.5) : static_cast<T>(0);
   T sx = roi[1] * p.spatial_scale - offset, sy = roi[2] * p.spatial_scale - offset;
   T ex = roi[3] * p.spatial_scale - offset, ey = roi[4] * p.spatial_scale - offset;
@@ -95,64 +98,119 @@ void for_each_sample(const T* roi, int64_t height, int64_t width, const RoiAlign
           int64_t y0, x0, y1, x1;
           T w1, w2, w3, w4;
           if (bilinear<T>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4)) f(ph, pw, y0, x0, y1, x1, w1, w2, w3, w4, count);
+          else if (include_outside) f(ph, pw, 0, 0, 0, 0, T(0), T(0), T(0), T(0), count);
         }
       }
 }
 
+// One sampling point of one RoI: its output bin, the flat offsets of its four neighbours within a
+// feature plane, and their bilinear weights. The same for every channel, so it is computed once.
+template <typename T>
+struct RoiSample {
+  int64_t bin, i1, i2, i3, i4;
+  T w1, w2, w3, w4;
+};
+
+// Appends a RoI's sampling points (bin order, then torchvision's iy, ix order); returns its sample count divisor.
+template <typename T>
+T collect_samples(const T* roi, int64_t height, int64_t width, const RoiAlignParams& p, bool include_outside, std::vector<RoiSample<T>>& out) {
+  T divisor = 1;
+  for_each_sample<T>(roi, height, width, p, include_outside, [&](int64_t ph, int64_t pw, int64_t y0, int64_t x0, int64_t y1, int64_t x1,
+                                                T w1, T w2, T w3, T w4, T count) {
+    out.push_back({ph * p.pooled_w + pw, y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1, w1, w2, w3, w4});
+    divisor = count;
+  });
+  return divisor;
+}
+
+// Works on a channels-last copy of the features, so each sampling point's four neighbours are four
+// contiguous runs of C values: the inner loop over channels is unit-stride and vectorises, where NCHW
+// would touch C separate planes per point (memory-bound). Per bin the points are summed in
+// torchvision's order and divided once, as its pre-calculated kernel does. RoIs in parallel.
 at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, const RoiAlignParams& p) {
-  auto x = input.contiguous();
+  auto x = input.permute({0, 2, 3, 1}).contiguous();  // [N, H, W, C]
   auto r = rois.contiguous();
-  auto n_rois = r.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
-  auto out = at::zeros({n_rois, channels, p.pooled_h, p.pooled_w}, x.options());
+  auto n_rois = r.size(0), channels = input.size(1), height = input.size(2), width = input.size(3);
+  auto bins = p.pooled_h * p.pooled_w;
+  auto out = at::empty({n_rois, channels, p.pooled_h, p.pooled_w}, input.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cxr_roi_align_forward", [&] {
     const scalar_t* in = x.data_ptr<scalar_t>();
     const scalar_t* rp = r.data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
     at::parallel_for(0, n_rois, 1, [&](int64_t begin, int64_t end) {
+      std::vector<RoiSample<scalar_t>> samples;
+      std::vector<scalar_t> acc(static_cast<size_t>(channels));
       for (int64_t n = begin; n < end; ++n) {
         const scalar_t* roi = rp + n * 5;
-        auto b = static_cast<int64_t>(roi[0]);
-        for_each_sample<scalar_t>(roi, height, width, p, [&](int64_t ph, int64_t pw, int64_t y0, int64_t x0, int64_t y1, int64_t x1,
-                                                               scalar_t w1, scalar_t w2, scalar_t w3, scalar_t w4, scalar_t count) {
-          for (int64_t c = 0; c < channels; ++c) {
-            const scalar_t* plane = in + (b * channels + c) * height * width;
-            o[((n * channels + c) * p.pooled_h + ph) * p.pooled_w + pw] +=
-                (w1 * plane[y0 * width + x0] + w2 * plane[y0 * width + x1] + w3 * plane[y1 * width + x0] + w4 * plane[y1 * width + x1]) / count;
+        const scalar_t* image = in + static_cast<int64_t>(roi[0]) * height * width * channels;
+        samples.clear();
+        scalar_t count = collect_samples<scalar_t>(roi, height, width, p, true, samples);
+        const int64_t per_bin = static_cast<int64_t>(samples.size()) / bins;  // gh x gw, outside points included
+        const RoiSample<scalar_t>* s = samples.data();
+        scalar_t* roi_out = o + n * channels * bins;
+        for (int64_t k = 0; k < bins; ++k) {
+          scalar_t* a = acc.data();
+          std::fill(acc.begin(), acc.end(), scalar_t(0));
+          for (int64_t q = 0; q < per_bin; ++q, ++s) {
+            const scalar_t *v1 = image + s->i1 * channels, *v2 = image + s->i2 * channels;
+            const scalar_t *v3 = image + s->i3 * channels, *v4 = image + s->i4 * channels;
+            const scalar_t w1 = s->w1, w2 = s->w2, w3 = s->w3, w4 = s->w4;
+            for (int64_t c = 0; c < channels; ++c) a[c] += w1 * v1[c] + w2 * v2[c] + w3 * v3[c] + w4 * v4[c];
           }
-        });
+          for (int64_t c = 0; c < channels; ++c) roi_out[c * bins + k] = a[c] / count;
+        }
       }
     });
   });
   return out;
 }
 
+// Sampling points of every RoI first; then channel ranges in parallel over a channels-last gradient:
+// each channel is written by one thread only, in the serial order (RoI, bin, point), so the result is
+// deterministic and equal to a serial scatter.
 at::Tensor roi_align_backward(const at::Tensor& grad_out, const at::Tensor& rois, at::IntArrayRef input_size, const RoiAlignParams& p) {
   auto g = grad_out.contiguous();
   auto r = rois.contiguous();
-  auto grad_in = at::zeros(input_size, g.options());
-  auto n_rois = r.size(0), channels = input_size[1], height = input_size[2], width = input_size[3];
+  auto n_rois = r.size(0), batch = input_size[0], channels = input_size[1], height = input_size[2], width = input_size[3];
+  auto grad_cl = at::zeros({batch, height, width, channels}, g.options());  // [N, H, W, C]
+  auto bins = p.pooled_h * p.pooled_w;
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "cxr_roi_align_backward", [&] {
     const scalar_t* go = g.data_ptr<scalar_t>();
     const scalar_t* rp = r.data_ptr<scalar_t>();
-    scalar_t* gi = grad_in.data_ptr<scalar_t>();
-    // Serial: several RoIs scatter into the same feature cells.
+    scalar_t* gi = grad_cl.data_ptr<scalar_t>();
+    std::vector<RoiSample<scalar_t>> samples;
+    std::vector<int64_t> first(n_rois + 1, 0);
+    std::vector<scalar_t> counts(n_rois);
     for (int64_t n = 0; n < n_rois; ++n) {
-      const scalar_t* roi = rp + n * 5;
-      auto b = static_cast<int64_t>(roi[0]);
-      for_each_sample<scalar_t>(roi, height, width, p, [&](int64_t ph, int64_t pw, int64_t y0, int64_t x0, int64_t y1, int64_t x1,
-                                                             scalar_t w1, scalar_t w2, scalar_t w3, scalar_t w4, scalar_t count) {
-        for (int64_t c = 0; c < channels; ++c) {
-          scalar_t gv = go[((n * channels + c) * p.pooled_h + ph) * p.pooled_w + pw] / count;
-          scalar_t* plane = gi + (b * channels + c) * height * width;
-          plane[y0 * width + x0] += gv * w1;
-          plane[y0 * width + x1] += gv * w2;
-          plane[y1 * width + x0] += gv * w3;
-          plane[y1 * width + x1] += gv * w4;
-        }
-      });
+      counts[n] = collect_samples<scalar_t>(rp + n * 5, height, width, p, false, samples);
+      first[n + 1] = static_cast<int64_t>(samples.size());
     }
+    at::parallel_for(0, channels, 16, [&](int64_t c0, int64_t c1) {
+      std::vector<scalar_t> gv(static_cast<size_t>(c1 - c0));
+      for (int64_t n = 0; n < n_rois; ++n) {
+        scalar_t* image = gi + static_cast<int64_t>(rp[n * 5]) * height * width * channels;
+        const scalar_t* roi_grad = go + n * channels * bins;
+        int64_t bin = -1;
+        for (int64_t k = first[n]; k < first[n + 1]; ++k) {
+          const auto& s = samples[k];
+          if (s.bin != bin) {  // gather this bin's gradient for the channel range once
+            bin = s.bin;
+            for (int64_t c = c0; c < c1; ++c) gv[c - c0] = roi_grad[c * bins + bin] / counts[n];
+          }
+          scalar_t *v1 = image + s.i1 * channels, *v2 = image + s.i2 * channels;
+          scalar_t *v3 = image + s.i3 * channels, *v4 = image + s.i4 * channels;
+          for (int64_t c = c0; c < c1; ++c) {
+            const scalar_t d = gv[c - c0];
+            v1[c] += d * s.w1;
+            v2[c] += d * s.w2;
+            v3[c] += d * s.w3;
+            v4[c] += d * s.w4;
+          }
+        }
+      }
+    });
   });
-  return grad_in;
+  return grad_cl.permute({0, 3, 1, 2}).contiguous();
 }
 
 class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {

@@ -10,6 +10,8 @@ internal static partial class Shim
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_torch_get_num_threads();
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_torch_cuda_device_count();
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_torch_has_mkldnn();
+    [DllImport(NativeLibraries.Shim)] public static extern int cxr_native_set_heap_policy(int retain);
+    [DllImport(NativeLibraries.Shim)] public static extern int cxr_native_release_free_memory();
     [DllImport(NativeLibraries.Shim)] public static extern double cxr_torch_gemm_gflops(long n, int reps);
 
     [DllImport(NativeLibraries.Shim)]

@@ -1,0 +1,66 @@
+using System.Runtime.InteropServices;
+using CxrLab.Torch;
+
+namespace CxrLab.Tests.Torch;
+
+/// <summary>The native heap policy, observed through glibc's own accounting (mallinfo2): under
+/// Retain a large tensor comes from the heap, under ReturnToOs glibc maps it separately.
+/// Runs alone because the policy and the counters are process-wide.</summary>
+[Collection("NativeHeap")]
+public sealed class NativeHeapTests
+{
+    // struct mallinfo2 { size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; }
+    [DllImport("libc", EntryPoint = "mallinfo2")]
+    static extern MallInfo2 mallinfo2();
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct MallInfo2 { public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; }
+
+    const long FortyMb = 40L << 20;
+
+    static long MappedBytesWhileHolding(Func<Tensor> make)
+    {
+        var before = (long)mallinfo2().hblkhd;
+        using var t = make();
+        return (long)mallinfo2().hblkhd - before;
+    }
+
+    [Fact]
+    public void DefaultPolicyRetainsAndLargeTensorsComeFromTheHeap()
+    {
+        if (Environment.GetEnvironmentVariable("CXR_NATIVE_HEAP") is { Length: > 0 }) return; // a user override is not the default
+        Assert.Equal(HeapPolicy.Retain, TorchRuntime.NativeHeap);
+        Assert.True(MappedBytesWhileHolding(() => torch.zeros(FortyMb / 4)) < FortyMb);
+    }
+
+    [Fact]
+    public void ReturnToOsMapsLargeTensorsAndRetainStopsIt()
+    {
+        var original = TorchRuntime.NativeHeap;
+        try
+        {
+            TorchRuntime.NativeHeap = HeapPolicy.ReturnToOs;
+            Assert.True(MappedBytesWhileHolding(() => torch.zeros(FortyMb / 4)) >= FortyMb);
+            TorchRuntime.NativeHeap = HeapPolicy.Retain;
+            Assert.True(MappedBytesWhileHolding(() => torch.zeros(FortyMb / 4)) < FortyMb);
+            TorchRuntime.ReleaseFreeMemory();
+        }
+        finally { TorchRuntime.NativeHeap = original; }
+    }
+
+    [Fact]
+    public void UnknownPolicyNameIsRejectedWithTheVariableName()
+    {
+        var previous = Environment.GetEnvironmentVariable("CXR_NATIVE_HEAP");
+        try
+        {
+            Environment.SetEnvironmentVariable("CXR_NATIVE_HEAP", "keep");
+            var e = Assert.Throws<ArgumentException>(() => TorchRuntime.DefaultHeapPolicy());
+            Assert.Contains("CXR_NATIVE_HEAP", e.Message);
+        }
+        finally { Environment.SetEnvironmentVariable("CXR_NATIVE_HEAP", previous); }
+    }
+}
+
+[CollectionDefinition("NativeHeap", DisableParallelization = true)]
+public sealed class NativeHeapCollection;
