@@ -157,15 +157,8 @@ public static class BenchEngineVerb
         return (100.0 * (rssEnd - rssMark) / rssMark, rssMark, rssEnd, 100.0 * (heapEnd - heapMark) / heapMark);
     }
 
-    // glibc's struct mallinfo2: arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost.
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    struct MallInfo2 { public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallinfo2")]
-    static extern MallInfo2 mallinfo2();
-
-    /// <summary>Bytes allocated from the heap and still held (uordblks) plus mapped blocks (hblkhd).</summary>
-    static long HeapInUse() { var m = mallinfo2(); return (long)m.uordblks + (long)m.hblkhd; }
+    /// <summary>Bytes the native heap has handed out and not got back (heap plus mapped blocks).</summary>
+    static long HeapInUse() => TorchRuntime.NativeHeapStats().InUse;
 
     static long Rss()
     {

@@ -67,6 +67,21 @@ CXR_API int cxr_native_set_heap_policy(int retain) {
   })
 }
 
+// glibc's own accounting: bytes handed out from the heap and not freed, and bytes in separately mapped blocks.
+CXR_API int cxr_native_heap_stats(int64_t* in_use, int64_t* mapped) {
+  CXR_TRY(-1, {
+#if defined(__GLIBC__)
+    auto m = mallinfo2();
+    *in_use = static_cast<int64_t>(m.uordblks);
+    *mapped = static_cast<int64_t>(m.hblkhd);
+    return 1;
+#else
+    *in_use = *mapped = -1;
+    return 0;
+#endif
+  })
+}
+
 // Returns free heap memory to the operating system (glibc malloc_trim); 1 if any was released.
 CXR_API int cxr_native_release_free_memory() {
   CXR_TRY(-1, {

@@ -55,6 +55,15 @@ public static class TorchRuntime
     /// notebook under the <see cref="HeapPolicy.Retain"/> policy. True when memory was released.</summary>
     public static bool ReleaseFreeMemory() { EnsureInitialized(); return Shim.Check(Shim.cxr_native_release_free_memory()) == 1; }
 
+    /// <summary>glibc's heap accounting: bytes allocated and not yet freed (<c>InUse</c>, heap plus mapped
+    /// blocks) and bytes in separately mapped blocks (<c>Mapped</c>); -1 on other C libraries.</summary>
+    public static (long InUse, long Mapped) NativeHeapStats()
+    {
+        EnsureInitialized();
+        Shim.Check(Shim.cxr_native_heap_stats(out var inUse, out var mapped));
+        return inUse < 0 ? (-1, -1) : (inUse + mapped, mapped);
+    }
+
     /// <summary>libtorch's intra-op thread count.</summary>
     public static int Threads
     {

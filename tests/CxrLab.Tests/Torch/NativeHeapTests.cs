@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using CxrLab.Torch;
 
 namespace CxrLab.Tests.Torch;
@@ -9,20 +8,13 @@ namespace CxrLab.Tests.Torch;
 [Collection("NativeHeap")]
 public sealed class NativeHeapTests
 {
-    // struct mallinfo2 { size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; }
-    [DllImport("libc", EntryPoint = "mallinfo2")]
-    static extern MallInfo2 mallinfo2();
-
-    [StructLayout(LayoutKind.Sequential)]
-    struct MallInfo2 { public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; }
-
     const long FortyMb = 40L << 20;
 
     static long MappedBytesWhileHolding(Func<Tensor> make)
     {
-        var before = (long)mallinfo2().hblkhd;
+        var before = TorchRuntime.NativeHeapStats().Mapped;
         using var t = make();
-        return (long)mallinfo2().hblkhd - before;
+        return TorchRuntime.NativeHeapStats().Mapped - before;
     }
 
     [Fact]
