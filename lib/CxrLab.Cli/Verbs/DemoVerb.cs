@@ -122,7 +122,7 @@ public static class DemoVerb
         // 4. Validate the final weights with the Kaggle metric (the same numbers the last epoch logged).
         Stage(4, $"validate: Kaggle mAP@0.4 on {fold.Validation.Count} held-out images (original pixels, No finding = class 14)");
         model.eval();
-        var valPredictions = Predict(model, fold.Validation, cfg.Train.BatchSize);
+        var valPredictions = DatasetPrediction.Predict(model, fold.Validation, cfg.Train.BatchSize);
         var infos = fold.Validation.Items.ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
         var result = VocEvaluator.Evaluate(fold.Validation.ToTruth(noFindingBox: true), VinBigValidationMetric.ToDetections(valPredictions, infos));
         Note($"val_map40 = {result.Map:0.0000} over {result.PerClass.Count} classes with truth");
@@ -130,7 +130,7 @@ public static class DemoVerb
         // 5. Submission for the test split, in original pixels.
         Stage(5, "submission for the test split (Kaggle CSV, original pixels)");
         var test = VinBigDataset.LoadTest(root, new PngCacheSource(testCache));
-        var testPredictions = Predict(model, test, cfg.Train.BatchSize);
+        var testPredictions = DatasetPrediction.Predict(model, test, cfg.Train.BatchSize);
         var submission = Path.Combine(run.Path, "submission.csv");
         VinBigSubmission.Write(submission, test.Items.Select(i => i.ImageId),
             VinBigValidationMetric.ToDetections(testPredictions, test.Items.ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal)));
@@ -139,7 +139,7 @@ public static class DemoVerb
         // 6. Report.
         Stage(6, "HTML report: learning curves, per-class AP, predictions vs truth");
         var reportPath = Path.Combine(run.Path, "report.html");
-        var examples = PickExamples(fold.Validation, valPredictions, 6);
+        var examples = DatasetPrediction.Examples(fold.Validation, valPredictions, 6);
         var summaryRows = new List<(string, string)>
         {
             ("val mAP@0.4 (Kaggle metric)", result.Map.ToString("0.0000", CultureInfo.InvariantCulture)),
@@ -182,41 +182,6 @@ public static class DemoVerb
             if (File.Exists(candidate)) return candidate;
         }
         throw new FileNotFoundException($"experiments/{ConfigName} not found from {Environment.CurrentDirectory}; run from the repository or pass --config");
-    }
-
-    /// <summary>Model detections on every item of <paramref name="dataset"/> (cache pixels, model labels).</summary>
-    static List<ValidationItem> Predict(Models.FasterRcnn.FasterRcnn model, DetectionDataset dataset, int batchSize)
-    {
-        var samples = new DetectionDatasetSamples(dataset, null, 0);
-        var items = new List<ValidationItem>();
-        for (var start = 0; start < samples.Count; start += batchSize)
-        {
-            using var scope = torch.NewDisposeScope();
-            var batch = Enumerable.Range(start, Math.Min(batchSize, samples.Count - start)).Select(i => samples.Load(i, -1)).ToList();
-            var detections = model.Predict(batch.Select(s => s.Image).ToList());
-            for (var k = 0; k < batch.Count; k++)
-            {
-                var flat = detections[k].Boxes.to(ScalarType.Float32).contiguous().ToArray<float>();
-                var boxes = Enumerable.Range(0, flat.Length / 4).Select(i => flat[(i * 4)..(i * 4 + 4)]).ToArray();
-                items.Add(new ValidationItem(batch[k].Id, [], [], boxes, detections[k].Scores.to(ScalarType.Float32).ToArray<float>(), detections[k].Labels.ToArray<long>()));
-            }
-            foreach (var s in batch) s.Dispose();
-        }
-        return items;
-    }
-
-    /// <summary>Validation images for the report: those with the most truth boxes first, plus one "No finding" image.</summary>
-    static List<ReportExample> PickExamples(DetectionDataset validation, List<ValidationItem> predictions, int count)
-    {
-        var byId = predictions.ToDictionary(p => p.Id, StringComparer.Ordinal);
-        var chosen = validation.Items.Where(i => i.Target.Count > 0).OrderByDescending(i => i.Target.Count).Take(count - 1)
-            .Concat(validation.Items.Where(i => i.Target.Count == 0).Take(1)).ToList();
-        return chosen.Select(item =>
-        {
-            var p = byId[item.ImageId];
-            return new ReportExample(item.ImageId, item.Load(), item.Target,
-                p.Boxes.Select(b => new Box(b[0], b[1], b[2], b[3])).ToList(), p.Labels.Select(l => (int)l - 1).ToList(), p.Scores);
-        }).ToList();
     }
 
     static void WithBar(string label, int total, Action<IProgress<(int Done, int Total)>> work) =>

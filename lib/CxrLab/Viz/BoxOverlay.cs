@@ -104,6 +104,39 @@ public sealed class BoxOverlay
     /// <summary>Renders to PNG.</summary>
     public PngImage ToPng() => PngImage.Encode(RenderRgb(), image.Rows, image.Cols, 3);
 
+    /// <summary>Renders <paramref name="panels"/> into one PNG, left to right in rows of <paramref name="columns"/>
+    /// (0: all in one row), <paramref name="gap"/> white pixels apart; a cell is as large as the largest panel of
+    /// its row and column, smaller panels sit at its top-left.</summary>
+    public static PngImage Tile(IReadOnlyList<BoxOverlay> panels, int columns = 0, int gap = 8)
+    {
+        if (panels.Count == 0) throw new ArgumentException("no panels to tile", nameof(panels));
+        if (gap < 0) throw new ArgumentOutOfRangeException(nameof(gap), "the gap cannot be negative");
+        columns = columns <= 0 ? panels.Count : Math.Min(columns, panels.Count);
+        var rowCount = (panels.Count + columns - 1) / columns;
+        var rowHeights = new int[rowCount];
+        var colWidths = new int[columns];
+        for (var i = 0; i < panels.Count; i++)
+        {
+            rowHeights[i / columns] = Math.Max(rowHeights[i / columns], panels[i].image.Rows);
+            colWidths[i % columns] = Math.Max(colWidths[i % columns], panels[i].image.Cols);
+        }
+        var width = colWidths.Sum() + gap * (columns - 1);
+        var height = rowHeights.Sum() + gap * (rowCount - 1);
+        var canvas = new byte[width * height * 3];
+        Array.Fill(canvas, (byte)255);
+        for (var i = 0; i < panels.Count; i++)
+        {
+            var (r, c) = (i / columns, i % columns);
+            var top = rowHeights.Take(r).Sum() + gap * r;
+            var left = colWidths.Take(c).Sum() + gap * c;
+            var (rows, cols) = (panels[i].image.Rows, panels[i].image.Cols);
+            var rgb = panels[i].RenderRgb();
+            for (var y = 0; y < rows; y++)
+                Array.Copy(rgb, y * cols * 3, canvas, ((top + y) * width + left) * 3, cols * 3);
+        }
+        return PngImage.Encode(canvas, height, width, 3);
+    }
+
     public override string ToString() => $"BoxOverlay({image.Cols}×{image.Rows}, {boxes.Count(b => b.Truth)} truth, {boxes.Count(b => !b.Truth)} predicted)";
 
     static void DashedRectangle(byte[] rgb, int rows, int cols, Box b, Rgb color, int thickness, int dash)

@@ -110,6 +110,68 @@ public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClass
         }
     }
 
+    [Fact]
+    public void Rpn_inspection_gives_torchvisions_proposals_with_their_objectness_and_the_anchors_per_level()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = reference.Model();
+        model.eval();
+        var images = reference.Images();
+        using var view = model.InspectRpn(images);
+        var (proposals, sizes) = model.Proposals(images);
+        Assert.Equal(sizes, view.ImageSizes);
+        var expectedScores = reference.Ref.GetProperty("proposal_scores");
+        for (var i = 0; i < images.Count; i++)
+        {
+            // Inspection runs the same RPN as the model: the proposals are the ones Rpn_proposals_match_torchvision checks.
+            Assert.Equal(Rows(proposals[i]).SelectMany(r => r), Rows(view.Proposals[i]).SelectMany(r => r));
+            var refBoxes = reference.Ref.GetProperty("proposals")[i].EnumerateArray().Select(Row).ToList();
+            var refScores = Row(expectedScores[i]);
+            var ours = Rows(view.Proposals[i]);
+            var scores = view.Objectness[i].ToArray<float>();
+            Assert.Equal(ours.Count, scores.Length);
+            Assert.True(scores.Zip(scores.Skip(1)).All(p => p.First >= p.Second), "objectness must be best first");
+            var compared = Enumerable.Range(0, Math.Min(ours.Count, refBoxes.Count)).Where(k => Iou(ours[k], refBoxes[k]) >= 0.99).ToList();
+            Assert.True(compared.Count >= 0.95 * refBoxes.Count, $"image {i}: only {compared.Count}/{refBoxes.Count} proposals line up with torchvision's");
+            Assert.All(compared, k => Assert.True(Math.Abs(scores[k] - refScores[k]) <= 1e-4, $"image {i} proposal {k}: objectness {scores[k]}, torchvision {refScores[k]}"));
+        }
+        var counts = reference.Ref.GetProperty("anchors_per_level").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+        Assert.Equal(counts, view.AnchorLevels.Select(l => l.Count).ToArray());
+        Assert.Equal(counts, view.AnchorLevels.Select(l => l.Anchors.size(0)).ToArray());
+        Assert.Equal([32.0, 64, 128, 256, 512], view.AnchorLevels.Select(l => l.Sizes.Single()).ToArray());
+        Assert.Equal([4L, 8, 16, 32], view.AnchorLevels.Take(4).Select(l => l.Stride.X).ToArray());
+        // torchvision's stride is the padded size floor-divided by the grid: "pool" (5 cells on 288 px) gets 57, not 64.
+        Assert.All(view.AnchorLevels, l => Assert.Equal((view.BatchSize.H / l.FeatureSize.H, view.BatchSize.W / l.FeatureSize.W), l.Stride));
+    }
+
+    [Fact]
+    public void Candidates_post_processed_with_any_thresholds_equal_predict_with_those_thresholds()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = reference.Model();
+        model.eval();
+        var images = reference.Images();
+        using var candidates = model.PredictCandidates(images);
+        var (proposals, _) = model.Proposals(images);
+        for (var i = 0; i < images.Count; i++) Assert.Equal(proposals[i].size(0) * (model.NumClasses - 1), candidates.PerImage[i].Boxes.size(0));
+        var defaults = model.RoIHeads.Options;
+        foreach (var options in new[] { defaults, defaults with { ScoreThresh = 0.2, NmsThresh = 0.3 }, defaults with { ScoreThresh = 0.0, NmsThresh = 0.9, DetectionsPerImage = 20 } })
+        {
+            model.RoIHeads.Options = options;
+            var direct = model.Predict(images);
+            var selected = model.SelectDetections(candidates, options);
+            for (var i = 0; i < images.Count; i++)
+            {
+                Assert.Equal(direct[i].Boxes.ToArray<float>(), selected[i].Boxes.ToArray<float>());
+                Assert.Equal(direct[i].Scores.ToArray<float>(), selected[i].Scores.ToArray<float>());
+                Assert.Equal(direct[i].Labels.ToArray<long>(), selected[i].Labels.ToArray<long>());
+                Assert.All(selected[i].Scores.ToArray<float>(), s => Assert.True(s > options.ScoreThresh));
+                Assert.True(selected[i].Boxes.size(0) <= options.DetectionsPerImage);
+            }
+        }
+        model.RoIHeads.Options = defaults;
+    }
+
     DetectionTarget[] Targets(bool empty) => reference.Ref.GetProperty("targets").EnumerateArray().Select(t => empty
         ? DetectionTarget.Empty()
         : DetectionTarget.From(t.GetProperty("boxes").EnumerateArray().SelectMany(Row).ToArray(),

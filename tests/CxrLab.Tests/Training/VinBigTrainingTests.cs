@@ -137,4 +137,48 @@ public sealed class VinBigTrainingTests : IDisposable
         Assert.True(double.IsFinite(row["loss"]));
         Assert.True(File.Exists(run.LastCheckpoint));
     }
+
+    [Fact]
+    public void Dataset_candidates_post_processed_with_any_thresholds_equal_predicting_with_them()
+    {
+        var root = Phantom(12);
+        var cfg = Config(root);
+        var fold = VinBigTraining.Prepare(cfg);
+        using var model = ExperimentRunner.BuildModel(cfg);
+        model.eval();
+        using var candidates = DatasetPrediction.Candidates(model, fold.Validation, 2);
+        Assert.Equal(fold.Validation.Count, candidates.Count);
+        var defaults = model.RoIHeads.Options;
+        List<ValidationItem>? everything = null;
+        foreach (var options in new[] { defaults with { ScoreThresh = 0.0 }, defaults with { ScoreThresh = 0.066, NmsThresh = 0.3, DetectionsPerImage = 7 } })
+        {
+            model.RoIHeads.Options = options;
+            var direct = DatasetPrediction.Predict(model, fold.Validation, 2);
+            everything ??= direct;
+            var swept = candidates.Select(options);
+            Assert.Equal(fold.Validation.Items.Select(i => i.ImageId), direct.Select(d => d.Id));
+            Assert.Equal(direct.Select(d => d.Id), swept.Select(d => d.Id));
+            for (var k = 0; k < direct.Count; k++)
+            {
+                Assert.Equal(direct[k].Boxes.SelectMany(b => b), swept[k].Boxes.SelectMany(b => b));
+                Assert.Equal(direct[k].Scores, swept[k].Scores);
+                Assert.Equal(direct[k].Labels, swept[k].Labels);
+                Assert.Equal(direct[k].TruthLabels, swept[k].TruthLabels);
+                // Truth in model labels (class + 1) and cache pixels, as the trainer validates.
+                var item = fold.Validation[k];
+                Assert.Equal(item.Target.Labels.Select(l => (long)l + 1), direct[k].TruthLabels);
+                Assert.Equal(item.Target.Boxes.SelectMany(b => new[] { b.X1, b.Y1, b.X2, b.Y2 }), direct[k].TruthBoxes.SelectMany(b => b));
+                Assert.True(direct[k].Scores.Length <= options.DetectionsPerImage);
+            }
+        }
+        Assert.Contains(everything!, d => d.Boxes.Length > 0);
+
+        // Examples: the images with the most findings first, then one without; labels back to dataset classes.
+        var examples = DatasetPrediction.Examples(fold.Validation, everything!, 3);
+        var withFindings = examples.TakeWhile(e => e.Truth.Count > 0).ToList();
+        Assert.Equal(withFindings.Select(e => e.Truth.Count).OrderByDescending(n => n), withFindings.Select(e => e.Truth.Count));
+        var first = everything!.Single(d => d.Id == examples[0].ImageId);
+        Assert.Equal(first.Labels.Select(l => (int)l - 1), examples[0].Labels);
+        Assert.Throws<ArgumentException>(() => DatasetPrediction.Examples(fold.Validation, [], 2));
+    }
 }

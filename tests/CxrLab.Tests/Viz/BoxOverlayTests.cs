@@ -56,4 +56,30 @@ public sealed class BoxOverlayTests
         Assert.Equal([0, 1, 2, 3, 4], seen);
         Assert.False(Cancellation.IsRequested); // the previous (none) token is back
     }
+
+    [Fact]
+    public void Tile_places_rendered_panels_in_a_grid_with_white_gaps()
+    {
+        var a = new BoxOverlay(Gray(40, 50, 0.0f)).Truth([new Box(5, 5, 30, 30)], [1]);
+        var b = new BoxOverlay(Gray(30, 60, 0.5f));
+        var c = new BoxOverlay(Gray(20, 20, 0.0f));
+        var png = BoxOverlay.Tile([a, b, c], columns: 2, gap: 4);
+        // Columns as wide as their widest panel (50 | 60), rows as high as their highest (40 | 20).
+        Assert.Equal((50 + 4 + 60, 40 + 4 + 20), (png.Width, png.Height));
+        var tiled = ImageCodecs.Decode(png.Bytes);
+        var pixels = (byte[])tiled.Pixels;
+        Rgb Pixel(int row, int col) => At(pixels, png.Width, row, col);
+        var first = a.RenderRgb();
+        for (var row = 0; row < 40; row++)
+        for (var col = 0; col < 50; col++)
+            Assert.Equal(At(first, 50, row, col), Pixel(row, col));
+        Assert.Equal(new Rgb(128, 128, 128), Pixel(10, 54 + 30));     // panel b, top right
+        Assert.Equal(new Rgb(255, 255, 255), Pixel(10, 51));          // the gap between a and b
+        Assert.Equal(new Rgb(255, 255, 255), Pixel(35, 54 + 30));     // below b (shorter than a): background
+        Assert.Equal(new Rgb(0, 0, 0), Pixel(44 + 10, 10));           // panel c starts the second row ...
+        Assert.Equal(new Rgb(255, 255, 255), Pixel(44 + 10, 30));     // ... narrower than its column
+        Assert.Equal(new Rgb(255, 255, 255), Pixel(44 + 10, 54 + 10)); // and nothing is drawn right of it
+        Assert.Equal((3 * 50 + 2 * 8, 40), (BoxOverlay.Tile([a, a, a]).Width, BoxOverlay.Tile([a, a, a]).Height));
+        Assert.Throws<ArgumentException>(() => BoxOverlay.Tile([]));
+    }
 }

@@ -42,17 +42,33 @@ public sealed class AnchorGenerator
         return scope.MoveToOuter(baseAnchors.round());
     }
 
+    /// <summary>Anchor sizes (pixels, the square root of the area) per level.</summary>
+    public IReadOnlyList<IReadOnlyList<double>> Sizes => sizes;
+
+    /// <summary>Aspect ratios (height / width) per level.</summary>
+    public IReadOnlyList<IReadOnlyList<double>> AspectRatios => aspectRatios;
+
     /// <param name="imageHeight">Height of the padded batch tensor.</param>
     /// <param name="imageWidth">Width of the padded batch tensor.</param>
     /// <param name="featureShapes">Per level, (H, W) of the feature map.</param>
     /// <param name="dtype">Anchor dtype (the features').</param>
     /// <param name="device">Anchor device.</param>
+    /// <returns>All levels' anchors concatenated, <c>[Σ H·W·A, 4]</c> (the RPN's order).</returns>
     public Tensor AnchorsForImage(long imageHeight, long imageWidth, IReadOnlyList<(long H, long W)> featureShapes, ScalarType dtype, Device device)
+    {
+        var perLevel = AnchorsPerLevel(imageHeight, imageWidth, featureShapes, dtype, device);
+        try { return torch.cat(perLevel.Select(l => l.Anchors).ToArray(), 0); }
+        finally { foreach (var l in perLevel) l.Anchors.Dispose(); }
+    }
+
+    /// <summary>The anchors of each level separately, with the level's grid and stride (inspection, drawing).
+    /// Arguments as <see cref="AnchorsForImage"/>.</summary>
+    public List<AnchorLevel> AnchorsPerLevel(long imageHeight, long imageWidth, IReadOnlyList<(long H, long W)> featureShapes, ScalarType dtype, Device device)
     {
         if (featureShapes.Count != cellAnchors.Length)
             throw new ArgumentException($"{featureShapes.Count} feature maps but anchors are defined for {cellAnchors.Length} levels");
         using var scope = torch.NewDisposeScope();
-        var perLevel = new List<Tensor>();
+        var perLevel = new List<AnchorLevel>();
         for (var level = 0; level < featureShapes.Count; level++)
         {
             var (h, w) = featureShapes[level];
@@ -66,9 +82,31 @@ public sealed class AnchorGenerator
             var shiftY = grid[0].reshape(-1);
             var shiftX = grid[1].reshape(-1);
             var shifts = torch.stack([shiftX, shiftY, shiftX, shiftY], 1);
-            var anchors = (shifts.view(-1, 1, 4) + baseAnchors.view(1, -1, 4)).reshape(-1, 4);
-            perLevel.Add(anchors);
+            var anchors = (shifts.view(-1, 1, 4) + baseAnchors.view(1, -1, 4)).reshape(-1, 4).to(dtype);
+            perLevel.Add(new AnchorLevel(level, (h, w), (strideH, strideW), sizes[level], aspectRatios[level], scope.MoveToOuter(anchors)));
         }
-        return scope.MoveToOuter(torch.cat(perLevel, 0).to(dtype));
+        return perLevel;
+    }
+}
+
+/// <summary>One feature level's anchors: <c>Anchors</c> <c>[H·W·A, 4]</c> xyxy in the padded batch's pixels,
+/// ordered row, column, anchor (A = sizes × ratios per location, ratio-major as torchvision); the location
+/// (row, col) is centred at (col·stride.X, row·stride.Y). The caller owns (disposes) <c>Anchors</c>.</summary>
+public sealed record AnchorLevel(int Level, (long H, long W) FeatureSize, (long Y, long X) Stride,
+    IReadOnlyList<double> Sizes, IReadOnlyList<double> AspectRatios, Tensor Anchors)
+{
+    /// <summary>Anchors per location.</summary>
+    public int AnchorsPerLocation => Sizes.Count * AspectRatios.Count;
+
+    /// <summary>All anchors of the level (H·W·A).</summary>
+    public long Count => FeatureSize.H * FeatureSize.W * AnchorsPerLocation;
+
+    /// <summary>The A anchors centred on feature-map location (<paramref name="row"/>, <paramref name="col"/>), <c>[A, 4]</c>.</summary>
+    public Tensor At(long row, long col)
+    {
+        if (row < 0 || row >= FeatureSize.H || col < 0 || col >= FeatureSize.W)
+            throw new ArgumentOutOfRangeException(nameof(row), $"location ({row}, {col}) is outside the {FeatureSize.H}×{FeatureSize.W} grid of level {Level}");
+        var first = (row * FeatureSize.W + col) * AnchorsPerLocation;
+        return Anchors[TensorIndex.Slice(first, first + AnchorsPerLocation)];
     }
 }

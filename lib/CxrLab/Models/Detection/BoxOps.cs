@@ -80,6 +80,17 @@ public static class BoxOps
         return scope.MoveToOuter(Nms(shifted, scores, iouThreshold));
     }
 
+    /// <summary>A <c>[N, 4]</c> xyxy tensor read to the host as <see cref="CxrLab.Data.Box"/>es (drawing, metrics).</summary>
+    public static List<CxrLab.Data.Box> ToBoxes(Tensor boxes)
+    {
+        if (boxes.dim() != 2 || boxes.size(1) != 4) throw new ArgumentException($"boxes must be [N, 4], got [{string.Join(", ", boxes.shape)}]", nameof(boxes));
+        using var host = boxes.detach().to(ScalarType.Float32).cpu().contiguous();
+        var flat = host.ToArray<float>();
+        var list = new List<CxrLab.Data.Box>(flat.Length / 4);
+        for (var i = 0; i + 3 < flat.Length; i += 4) list.Add(new CxrLab.Data.Box(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
+        return list;
+    }
+
     /// <summary>Distinct values of a 1-D int64 tensor, ascending, read to the host.</summary>
     static long[] unique_values(this Tensor t) => t.to(ScalarType.Int64).cpu().ToArray<long>().Distinct().Order().ToArray();
 }

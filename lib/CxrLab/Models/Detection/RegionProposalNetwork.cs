@@ -51,6 +51,22 @@ public sealed record RpnOptions
     public double ScoreThresh { get; init; } = 0.0;
 }
 
+/// <summary>What the RPN saw and proposed for a batch (<see cref="RegionProposalNetwork.Inspect"/>).
+/// <c>AnchorLevels</c>: per FPN level the anchors, shared by the batch, in the padded batch's pixels
+/// (<c>BatchSize</c>). Per image: <c>Proposals</c> <c>[P, 4]</c> xyxy in the resized image's pixels
+/// (<c>ImageSizes</c>), best objectness first, and <c>Objectness</c> <c>[P]</c> their probabilities (sigmoid).</summary>
+public sealed record RpnInspection(IReadOnlyList<AnchorLevel> AnchorLevels, IReadOnlyList<Tensor> Proposals, IReadOnlyList<Tensor> Objectness,
+    IReadOnlyList<(long H, long W)> ImageSizes, (long H, long W) BatchSize) : IDisposable
+{
+    /// <summary>All tensors it holds.</summary>
+    public IEnumerable<Tensor> Tensors => AnchorLevels.Select(l => l.Anchors).Concat(Proposals).Concat(Objectness);
+
+    public void Dispose()
+    {
+        foreach (var t in Tensors) t.Dispose();
+    }
+}
+
 /// <summary>Region Proposal Network (torchvision's <c>RegionProposalNetwork</c>): anchors, head,
 /// decode, per-level top-n, clip, small-box removal, per-level NMS, post-NMS top-n; in training
 /// also the anchor targets and the two RPN losses.</summary>
@@ -80,29 +96,52 @@ public sealed class RegionProposalNetwork : Module
     /// <returns>Per image proposals <c>[P, 4]</c> (detached) and, in training, loss_objectness and loss_rpn_box_reg.</returns>
     public (List<Tensor> Proposals, Dictionary<string, Tensor> Losses) Forward(ImageList images, IReadOnlyList<Tensor> features, IReadOnlyList<DetectionTarget>? targets)
     {
-        var (objectnessLevels, deltaLevels) = head.Forward(features);
-        var shapes = features.Select(f => (f.size(2), f.size(3))).ToList();
-        var anchorsOne = AnchorGenerator.AnchorsForImage(images.Tensors.size(2), images.Tensors.size(3), shapes, features[0].DType, features[0].device);
-        var numImages = images.ImageSizes.Count;
-        var anchors = Enumerable.Repeat(anchorsOne, numImages).ToList();
-        var numAnchorsPerLevel = objectnessLevels.Select(o => o.size(1) * o.size(2) * o.size(3)).ToArray();
-        var (objectness, deltas) = ConcatBoxPredictionLayers(objectnessLevels, deltaLevels);
+        var p = Propose(images, features);
+        var anchorsOne = torch.cat(p.AnchorLevels.Select(l => l.Anchors).ToArray(), 0);
+        var losses = new Dictionary<string, Tensor>();
+        if (!training) return (p.Boxes, losses);
+        if (targets is null) throw new ArgumentException("training needs targets (use DetectionTarget.Empty() for images without objects)");
         using (torch.no_grad())
         {
-            var proposals = BoxCoder.decode(deltas.detach(), torch.cat(anchors, 0)).view(numImages, -1, 4);
-            var (boxes, _) = FilterProposals(proposals, objectness, images.ImageSizes, numAnchorsPerLevel);
-            var losses = new Dictionary<string, Tensor>();
-            if (!training) return (boxes, losses);
-            if (targets is null) throw new ArgumentException("training needs targets (use DetectionTarget.Empty() for images without objects)");
+            var anchors = Enumerable.Repeat(anchorsOne, images.ImageSizes.Count).ToList();
             var (labels, matchedGt) = AssignTargetsToAnchors(anchors, targets);
             var regressionTargets = labels.Select((_, i) => BoxCoder.encode_single(matchedGt[i], anchors[i])).ToList();
             using (torch.enable_grad())
             {
-                var (lossObj, lossBox) = ComputeLoss(objectness, deltas, labels, regressionTargets);
+                var (lossObj, lossBox) = ComputeLoss(p.Objectness, p.Deltas, labels, regressionTargets);
                 losses["loss_objectness"] = lossObj;
                 losses["loss_rpn_box_reg"] = lossBox;
             }
-            return (boxes, losses);
+        }
+        return (p.Boxes, losses);
+    }
+
+    /// <summary>The proposals with their objectness and the anchors they came from, without losses (inspection:
+    /// drawing anchors and proposals). Uses the current mode's top-n (call eval() for the test-time numbers).</summary>
+    public RpnInspection Inspect(ImageList images, IReadOnlyList<Tensor> features)
+    {
+        using var _ = torch.no_grad();
+        var p = Propose(images, features);
+        return new RpnInspection(p.AnchorLevels, p.Boxes, p.Scores, images.ImageSizes, (images.Tensors.size(2), images.Tensors.size(3)));
+    }
+
+    /// <summary>Head, anchors, decode and filtering: the part of the forward pass training and inspection share.
+    /// Objectness and deltas keep autograd (the losses need it); the proposals do not.</summary>
+    (List<AnchorLevel> AnchorLevels, Tensor Objectness, Tensor Deltas, List<Tensor> Boxes, List<Tensor> Scores) Propose(ImageList images, IReadOnlyList<Tensor> features)
+    {
+        var (objectnessLevels, deltaLevels) = head.Forward(features);
+        var shapes = features.Select(f => (f.size(2), f.size(3))).ToList();
+        var anchorLevels = AnchorGenerator.AnchorsPerLevel(images.Tensors.size(2), images.Tensors.size(3), shapes, features[0].DType, features[0].device);
+        var numImages = images.ImageSizes.Count;
+        var numAnchorsPerLevel = objectnessLevels.Select(o => o.size(1) * o.size(2) * o.size(3)).ToArray();
+        var (objectness, deltas) = ConcatBoxPredictionLayers(objectnessLevels, deltaLevels);
+        using (torch.no_grad())
+        {
+            var anchorsOne = torch.cat(anchorLevels.Select(l => l.Anchors).ToArray(), 0);
+            var anchors = torch.cat(Enumerable.Repeat(anchorsOne, numImages).ToArray(), 0);
+            var proposals = BoxCoder.decode(deltas.detach(), anchors).view(numImages, -1, 4);
+            var (boxes, scores) = FilterProposals(proposals, objectness, images.ImageSizes, numAnchorsPerLevel);
+            return (anchorLevels, objectness, deltas, boxes, scores);
         }
     }
 

@@ -57,6 +57,18 @@ public sealed record RoIHeadsOptions
     public int DetectionsPerImage { get; init; } = 100;
 }
 
+/// <summary>A batch's box-head outputs before post-processing (<see cref="FasterRcnn.FasterRcnn.PredictCandidates"/>):
+/// per image every foreground class's box for every proposal (<c>Boxes</c> <c>[P·(K−1), 4]</c> xyxy in the resized
+/// image's pixels, softmax <c>Scores</c>, <c>Labels</c> 1..K−1), the resized sizes and the input sizes.</summary>
+public sealed record DetectionCandidates(IReadOnlyList<Detections> PerImage, IReadOnlyList<(long H, long W)> ImageSizes,
+    IReadOnlyList<(long H, long W)> OriginalSizes) : IDisposable
+{
+    public void Dispose()
+    {
+        foreach (var d in PerImage) { d.Boxes.Dispose(); d.Scores.Dispose(); d.Labels.Dispose(); }
+    }
+}
+
 /// <summary>The second stage (torchvision's <c>RoIHeads</c>, boxes only): in training, GT boxes are
 /// appended to the proposals, matched, sampled (512, 25 % positive) and scored with the class
 /// cross-entropy and smooth-L1 (beta 1/9) losses; in evaluation, softmax scores and per-class
@@ -162,7 +174,21 @@ public sealed class RoIHeads : Module
         return (cls, box);
     }
 
-    List<Detections> PostprocessDetections(Tensor classLogits, Tensor boxRegression, List<Tensor> proposals, IReadOnlyList<(long H, long W)> imageSizes)
+    /// <summary>Evaluation only: every class's box for every proposal, before post-processing (see <see cref="Candidates"/>).</summary>
+    public List<Detections> ForwardCandidates(IReadOnlyList<Tensor> features, List<Tensor> proposals, IReadOnlyList<(long H, long W)> imageSizes)
+    {
+        if (training) throw new InvalidOperationException("call eval() before ForwardCandidates");
+        var pooled = BoxRoiPool.Forward(features, proposals, imageSizes);
+        var (classLogits, boxRegression) = boxPredictor.Forward(boxHead.Forward(pooled));
+        return Candidates(classLogits, boxRegression, proposals, imageSizes);
+    }
+
+    List<Detections> PostprocessDetections(Tensor classLogits, Tensor boxRegression, List<Tensor> proposals, IReadOnlyList<(long H, long W)> imageSizes) =>
+        Candidates(classLogits, boxRegression, proposals, imageSizes).Select(c => SelectDetections(c, Options)).ToList();
+
+    /// <summary>Per image, each proposal decoded once per foreground class and clipped: <c>[P·(K−1), 4]</c> boxes, softmax
+    /// scores and labels 1..K−1 — what post-processing chooses from.</summary>
+    List<Detections> Candidates(Tensor classLogits, Tensor boxRegression, List<Tensor> proposals, IReadOnlyList<(long H, long W)> imageSizes)
     {
         var numClasses = classLogits.size(-1);
         var perImage = proposals.Select(p => p.size(0)).ToArray();
@@ -176,17 +202,22 @@ public sealed class RoIHeads : Module
             var boxes = BoxOps.ClipBoxesToImage(boxesList[i], imageSizes[i].H, imageSizes[i].W);
             var scores = scoresList[i];
             var labels = torch.arange(0, numClasses, 1, ScalarType.Int64, classLogits.device).view(1, -1).expand_as(scores);
-            boxes = boxes[.., 1..].reshape(-1, 4);
-            scores = scores[.., 1..].reshape(-1);
-            labels = labels[.., 1..].reshape(-1);
-            var keep = (scores > Options.ScoreThresh).nonzero().squeeze(1);
-            (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
-            keep = BoxOps.RemoveSmallBoxes(boxes, 1e-2);
-            (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
-            keep = BoxOps.BatchedNms(boxes, scores, labels, Options.NmsThresh);
-            keep = keep[..(int)Math.Min(Options.DetectionsPerImage, keep.size(0))];
-            result.Add(new Detections(boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep)));
+            result.Add(new Detections(boxes[.., 1..].reshape(-1, 4), scores[.., 1..].reshape(-1), labels[.., 1..].reshape(-1)));
         }
         return result;
+    }
+
+    /// <summary>torchvision's post-processing of one image's candidates: scores above <c>ScoreThresh</c>, boxes at least
+    /// 0.01 px wide and high, per-class NMS at <c>NmsThresh</c>, the best <c>DetectionsPerImage</c> (by score).</summary>
+    public static Detections SelectDetections(Detections candidates, RoIHeadsOptions options)
+    {
+        var (boxes, scores, labels) = (candidates.Boxes, candidates.Scores, candidates.Labels);
+        var keep = (scores > options.ScoreThresh).nonzero().squeeze(1);
+        (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
+        keep = BoxOps.RemoveSmallBoxes(boxes, 1e-2);
+        (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
+        keep = BoxOps.BatchedNms(boxes, scores, labels, options.NmsThresh);
+        keep = keep[..(int)Math.Min(options.DetectionsPerImage, keep.size(0))];
+        return new Detections(boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
     }
 }

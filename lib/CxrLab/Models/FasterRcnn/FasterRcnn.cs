@@ -121,6 +121,18 @@ public sealed class FasterRcnn : Module, CxrLab.Training.IDetectionModel
     /// <summary>Inference: detections per image in the input images' pixels (call eval() first).</summary>
     public List<Detections> Predict(IReadOnlyList<Tensor> images)
     {
+        using var scope = torch.NewDisposeScope();
+        var candidates = PredictCandidates(images);
+        var mapped = SelectDetections(candidates);
+        foreach (var d in mapped) scope.MoveToOuter(d.Boxes, d.Scores, d.Labels);
+        return mapped;
+    }
+
+    /// <summary>Inference up to the box head, before post-processing: per image every class's box for every proposal
+    /// (resized pixels). <see cref="SelectDetections"/> then applies any score/NMS thresholds without running the
+    /// network again — how a threshold sweep stays cheap. The caller disposes the result.</summary>
+    public DetectionCandidates PredictCandidates(IReadOnlyList<Tensor> images)
+    {
         if (training) throw new InvalidOperationException("call eval() before Predict");
         using var scope = torch.NewDisposeScope();
         using var _ = torch.inference_mode();
@@ -128,8 +140,20 @@ public sealed class FasterRcnn : Module, CxrLab.Training.IDetectionModel
         var (batch, _) = Transform.Forward(images);
         var features = backbone.Forward(batch.Tensors).Select(f => f.Feature).ToList();
         var (proposals, _) = rpn.Forward(batch, features, null);
-        var (detections, _) = roiHeads.Forward(features.Take(4).ToList(), proposals, batch.ImageSizes, null);
-        var mapped = Transform.Postprocess(detections, batch.ImageSizes, originalSizes);
+        var candidates = roiHeads.ForwardCandidates(features.Take(4).ToList(), proposals, batch.ImageSizes);
+        foreach (var c in candidates) scope.MoveToOuter(c.Boxes, c.Scores, c.Labels);
+        return new DetectionCandidates(candidates, batch.ImageSizes, originalSizes);
+    }
+
+    /// <summary>Post-processes <paramref name="candidates"/> with <paramref name="options"/> (default: the model's
+    /// <see cref="RoIHeads"/> options) and maps the boxes to the input images' pixels: exactly what <see cref="Predict"/> returns.</summary>
+    public List<Detections> SelectDetections(DetectionCandidates candidates, RoIHeadsOptions? options = null)
+    {
+        options ??= roiHeads.Options;
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.inference_mode();
+        var selected = candidates.PerImage.Select(c => RoIHeads.SelectDetections(c, options)).ToList();
+        var mapped = Transform.Postprocess(selected, candidates.ImageSizes, candidates.OriginalSizes);
         foreach (var d in mapped) scope.MoveToOuter(d.Boxes, d.Scores, d.Labels);
         return mapped;
     }
@@ -144,6 +168,20 @@ public sealed class FasterRcnn : Module, CxrLab.Training.IDetectionModel
         var (proposals, _) = rpn.Forward(batch, features, null);
         foreach (var p in proposals) scope.MoveToOuter(p);
         return (proposals, batch.ImageSizes);
+    }
+
+    /// <summary>The RPN's anchors per FPN level, proposals and objectness for a batch (no gradients) — for drawing
+    /// what the first stage does. Call eval() first for the test-time top-n; coordinates as <see cref="RpnInspection"/>
+    /// says (resized images; with MinSize = MaxSize = the image's long side, that is the input's pixels).</summary>
+    public RpnInspection InspectRpn(IReadOnlyList<Tensor> images)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var (batch, _) = Transform.Forward(images);
+        var features = backbone.Forward(batch.Tensors).Select(f => f.Feature).ToList();
+        var inspection = rpn.Inspect(batch, features);
+        foreach (var t in inspection.Tensors) scope.MoveToOuter(t);
+        return inspection;
     }
 
     void ValidateTarget(DetectionTarget t, int index)
