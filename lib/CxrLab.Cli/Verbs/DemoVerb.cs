@@ -29,9 +29,13 @@ public static class DemoVerb
     public static Command Create()
     {
         var output = new Option<string>("--out") { Description = "work folder (phantom data, cache, runs)", DefaultValueFactory = _ => Path.Combine("build", "demo") };
-        var images = new Option<int>("--images") { Description = "phantom train images (a fifth is held out for validation)", DefaultValueFactory = _ => 160 };
+        var images = new Option<int>("--images") { Description = "phantom train images (a fifth is held out for validation)", DefaultValueFactory = _ => 200 };
         var size = new Option<int>("--size") { Description = "cache and model input size in pixels (long side)", DefaultValueFactory = _ => 224 };
-        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => 8 };
+        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => 10 };
+        var threads = new Option<int?>("--threads")
+        {
+            Description = "libtorch intra-op threads (default: CXR_THREADS or the core count); 1 can be much faster when other jobs keep the cores busy",
+        };
         var abnormal = new Option<double>("--abnormal") { Description = "fraction of phantom images with findings", DefaultValueFactory = _ => 0.8 };
         var seed = new Option<int>("--seed") { Description = "phantom seed", DefaultValueFactory = _ => 1 };
         var balance = new Option<double>("--class-balance")
@@ -42,7 +46,7 @@ public static class DemoVerb
         var config = new Option<string?>("--config") { Description = $"experiment YAML (default experiments/{ConfigName})" };
         var set = new Option<string[]>("--set") { Description = "override a config value, e.g. --set optimizer.lr=0.01 (repeatable)" };
         var command = new Command("demo", "End to end on phantom VinBigData: DICOM → cache → Faster R-CNN → Kaggle mAP@0.4 → submission + HTML report")
-            { output, images, size, epochs, abnormal, seed, balance, config, set };
+            { output, images, size, epochs, abnormal, seed, balance, threads, config, set };
         command.SetAction(parse =>
         {
             AnsiConsole.MarkupLine("[bold]CXR Lab demo[/]");
@@ -51,6 +55,12 @@ public static class DemoVerb
             DoctorVerb.Print(report);
             AnsiConsole.WriteLine();
             if (!report.Healthy) { AnsiConsole.MarkupLine("[red]the environment is not healthy (see above); fix it before the demo[/]"); return 1; }
+            if (parse.GetValue(threads) is { } n)
+            {
+                if (n < 1) { AnsiConsole.MarkupLine("[red]--threads must be ≥ 1[/]"); return 2; }
+                TorchRuntime.Threads = n;
+                AnsiConsole.MarkupLine($"libtorch threads: {n}");
+            }
             try
             {
                 return Run(parse.GetValue(output)!, parse.GetValue(images), parse.GetValue(size), parse.GetValue(epochs), parse.GetValue(abnormal),
@@ -182,7 +192,8 @@ public static class DemoVerb
         };
         RunReport.Write(reportPath, "CXR Lab demo — Faster R-CNN on phantom VinBigData", summaryRows, trainer.Log.Rows, result,
             VinBigClasses.Names, examples);
-        Note(reportPath);
+        var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, result, VinBigClasses.Names);
+        Note($"{reportPath} (examples also as example_N.png); plots: {run.PlotsDir} ({string.Join(", ", plots.Select(Path.GetFileName))})");
         EndPhase("report");
         AnsiConsole.MarkupLine($"[green]done[/] in {wall.Elapsed.TotalMinutes:0.0} min ({string.Join(", ", phases.Select(kv => $"{kv.Key} {kv.Value} s"))})");
 
@@ -199,6 +210,7 @@ public static class DemoVerb
             ["train_seconds"] = Math.Round(trainSeconds, 1),
             ["wall_seconds"] = Math.Round(wall.Elapsed.TotalSeconds, 1),
             ["phase_seconds"] = phases,
+            ["threads"] = TorchRuntime.Threads,
         };
         Console.WriteLine(json.ToJsonString());
         return 0;

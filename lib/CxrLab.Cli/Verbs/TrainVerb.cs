@@ -89,7 +89,9 @@ public static class TrainVerb
                     AnsiConsole.MarkupLine($"stopped early: no gain for {cfg.Train.EarlyStoppingPatience} validations (best {trainer.State.EarlyStopping.Best:0.0000} at epoch {trainer.State.EarlyStopping.BestEpoch + 1})");
                     break;
             }
-            AnsiConsole.MarkupLine($"done: metrics {Markup.Escape(run.MetricsCsv)}, checkpoints {Markup.Escape(run.CheckpointDir)}");
+            var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, (metric as VinBigValidationMetric)?.Last, CxrLab.Data.VinBigClasses.Names);
+            AnsiConsole.MarkupLine($"done: metrics {Markup.Escape(run.MetricsCsv)}, checkpoints {Markup.Escape(run.CheckpointDir)}" +
+                                   (plots.Count > 0 ? $", plots {Markup.Escape(string.Join(", ", plots.Select(Path.GetFileName)))}" : ""));
             return 0;
         });
         return command;
