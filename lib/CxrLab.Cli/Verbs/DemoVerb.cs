@@ -21,18 +21,32 @@ public static class DemoVerb
 {
     public const string ConfigName = "demo_vinbig_frcnn.yaml";
 
+    /// <summary>Phantom class frequencies = the real set's ^ 0.5: the order stays (Aortic enlargement most,
+    /// Pneumothorax least) but a couple of hundred images hold every class several times; with the real shape
+    /// three classes would have one or two boxes in the whole demo set and score 0 whatever the model.</summary>
+    public const double DefaultClassBalance = 0.5;
+
     public static Command Create()
     {
         var output = new Option<string>("--out") { Description = "work folder (phantom data, cache, runs)", DefaultValueFactory = _ => Path.Combine("build", "demo") };
-        var images = new Option<int>("--images") { Description = "phantom train images (a fifth is held out for validation)", DefaultValueFactory = _ => 160 };
+        var images = new Option<int>("--images") { Description = "phantom train images (a fifth is held out for validation)", DefaultValueFactory = _ => 200 };
         var size = new Option<int>("--size") { Description = "cache and model input size in pixels (long side)", DefaultValueFactory = _ => 224 };
-        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => 8 };
+        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => 10 };
+        var threads = new Option<int?>("--threads")
+        {
+            Description = "libtorch intra-op threads (default: CXR_THREADS or the core count); 1 can be much faster when other jobs keep the cores busy",
+        };
         var abnormal = new Option<double>("--abnormal") { Description = "fraction of phantom images with findings", DefaultValueFactory = _ => 0.8 };
         var seed = new Option<int>("--seed") { Description = "phantom seed", DefaultValueFactory = _ => 1 };
+        var balance = new Option<double>("--class-balance")
+        {
+            Description = "phantom class frequencies = real set's ^ this (1 = real shape, where 3 classes are under 1 % of boxes; 0 = uniform)",
+            DefaultValueFactory = _ => DefaultClassBalance,
+        };
         var config = new Option<string?>("--config") { Description = $"experiment YAML (default experiments/{ConfigName})" };
         var set = new Option<string[]>("--set") { Description = "override a config value, e.g. --set optimizer.lr=0.01 (repeatable)" };
         var command = new Command("demo", "End to end on phantom VinBigData: DICOM → cache → Faster R-CNN → Kaggle mAP@0.4 → submission + HTML report")
-            { output, images, size, epochs, abnormal, seed, config, set };
+            { output, images, size, epochs, abnormal, seed, balance, threads, config, set };
         command.SetAction(parse =>
         {
             AnsiConsole.MarkupLine("[bold]CXR Lab demo[/]");
@@ -41,10 +55,16 @@ public static class DemoVerb
             DoctorVerb.Print(report);
             AnsiConsole.WriteLine();
             if (!report.Healthy) { AnsiConsole.MarkupLine("[red]the environment is not healthy (see above); fix it before the demo[/]"); return 1; }
+            if (parse.GetValue(threads) is { } n)
+            {
+                if (n < 1) { AnsiConsole.MarkupLine("[red]--threads must be ≥ 1[/]"); return 2; }
+                TorchRuntime.Threads = n;
+                AnsiConsole.MarkupLine($"libtorch threads: {n}");
+            }
             try
             {
                 return Run(parse.GetValue(output)!, parse.GetValue(images), parse.GetValue(size), parse.GetValue(epochs), parse.GetValue(abnormal),
-                    parse.GetValue(seed), parse.GetValue(config), parse.GetValue(set) ?? []);
+                    parse.GetValue(seed), parse.GetValue(balance), parse.GetValue(config), parse.GetValue(set) ?? []);
             }
             catch (ConfigException e) { AnsiConsole.MarkupLine($"[red]config error:[/] {Markup.Escape(e.Message)}"); return 2; }
         });
@@ -54,11 +74,15 @@ public static class DemoVerb
     static void Stage(int n, string text) => AnsiConsole.MarkupLine($"[bold blue]{n}/6[/] {Markup.Escape(text)}");
     static void Note(string text) => AnsiConsole.MarkupLine("    " + Markup.Escape(text));
 
-    static int Run(string outDir, int images, int size, int epochs, double abnormal, int seed, string? configPath, string[] sets)
+    static int Run(string outDir, int images, int size, int epochs, double abnormal, int seed, double classBalance, string? configPath, string[] sets)
     {
         if (images < 10) throw new ArgumentException("--images must be at least 10 (five folds need a few images each)");
         if (size < 64) throw new ArgumentException("--size must be at least 64");
         var wall = Stopwatch.StartNew();
+        // Seconds per stage, for the JSON line (where the demo's minutes go on a given machine).
+        var phases = new JsonObject();
+        var phaseClock = Stopwatch.StartNew();
+        void EndPhase(string name) { phases[name] = Math.Round(phaseClock.Elapsed.TotalSeconds, 1); phaseClock.Restart(); }
         outDir = Path.GetFullPath(outDir);
         var root = Path.Combine(outDir, "vinbigdata");
         configPath ??= FindConfig();
@@ -70,14 +94,18 @@ public static class DemoVerb
         overrides.AddRange(sets);
         var cfg = ExperimentConfigLoader.LoadFile(configPath, overrides);
 
+        EndPhase("setup");
+
         // 1. Phantom data: originals twice the cache size, so the submission's original pixels differ from the cache's.
-        Stage(1, $"phantom VinBigData: {images} train images ({abnormal:P0} with findings), {Math.Max(2, images / 10)} test images, width {size * 2} px, DICOM");
+        Stage(1, $"phantom VinBigData: {images} train images ({abnormal:P0} with findings, class frequencies real^{classBalance:0.##}), {Math.Max(2, images / 10)} test images, width {size * 2} px, DICOM");
         if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
         var clock = Stopwatch.StartNew();
         PhantomSummary summary = null!;
         WithBar("writing DICOMs", images + Math.Max(2, images / 10), bar =>
-            summary = VinBigPhantom.Write(root, new PhantomOptions(images, size * 2, seed, Math.Max(2, images / 10), abnormal), bar));
+            summary = VinBigPhantom.Write(root, new PhantomOptions(images, size * 2, seed, Math.Max(2, images / 10), abnormal, ClassBalance: classBalance), bar));
         Note($"{summary.TrainImages} train + {summary.TestImages} test DICOMs, {summary.LabelRows} label rows from 3 readers each ({clock.Elapsed.TotalSeconds:0.0} s)");
+
+        EndPhase("synth");
 
         // 2. Cache + fusion + fold (the trainer's own VinBigData path, as ./cxr train runs it).
         Stage(2, $"16-bit PNG cache (long side {size}), WBF fusion at IoU {cfg.Data.FusionIou:0.##}, fold {cfg.Data.Fold} of {cfg.Data.Folds}");
@@ -89,6 +117,8 @@ public static class DemoVerb
         Note($"test cache: {testReport.Converted + testReport.Skipped} images");
         var (trainSet, valSet) = VinBigTraining.Datasets(cfg, fold);
         var metric = new VinBigValidationMetric(fold.Validation);
+
+        EndPhase("cache");
 
         // 3. Train.
         Stage(3, $"train {cfg.Model.Arch} ({cfg.Model.MinSize}–{cfg.Model.MaxSize} px, FPN {cfg.Model.FpnChannels} ch, head {cfg.Model.RepresentationSize}), " +
@@ -112,12 +142,19 @@ public static class DemoVerb
                         var losses = string.Join(" ", p.Losses.Select(kv => $"{kv.Key.Replace("loss_", "")}={kv.Value:0.000}"));
                         task.Description = Markup.Escape($"epoch {p.Epoch + 1}/{p.Epochs} {losses} {p.ImagesPerSecond:0.0} img/s");
                     }
-                    else AnsiConsole.MarkupLine(Markup.Escape($"    epoch {p.Epoch + 1}: {string.Join(" ", p.Losses.Select(kv => $"{kv.Key}={kv.Value:0.0000}"))}"));
+                    else
+                    {
+                        AnsiConsole.MarkupLine(Markup.Escape($"    epoch {p.Epoch + 1}: {string.Join(" ", p.Losses.Select(kv => $"{kv.Key}={kv.Value:0.0000}"))}"));
+                        if (metric.Last is { } last)
+                            AnsiConsole.MarkupLine(Markup.Escape("      AP by class: " + string.Join(" ", last.PerClass.OrderBy(c => c.Label).Select(c => $"{c.Label}:{c.Ap:0.00}"))));
+                    }
                 };
                 trainer.Fit();
                 task.Value = task.MaxValue;
             });
         var trainSeconds = trainClock.Elapsed.TotalSeconds;
+
+        EndPhase("train");
 
         // 4. Validate the final weights with the Kaggle metric (the same numbers the last epoch logged).
         Stage(4, $"validate: Kaggle mAP@0.4 on {fold.Validation.Count} held-out images (original pixels, No finding = class 14)");
@@ -126,6 +163,8 @@ public static class DemoVerb
         var infos = fold.Validation.Items.ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
         var result = VocEvaluator.Evaluate(fold.Validation.ToTruth(noFindingBox: true), VinBigValidationMetric.ToDetections(valPredictions, infos));
         Note($"val_map40 = {result.Map:0.0000} over {result.PerClass.Count} classes with truth");
+
+        EndPhase("validate");
 
         // 5. Submission for the test split, in original pixels.
         Stage(5, "submission for the test split (Kaggle CSV, original pixels)");
@@ -136,6 +175,8 @@ public static class DemoVerb
             VinBigValidationMetric.ToDetections(testPredictions, test.Items.ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal)));
         Note($"{submission} ({test.Count} images)");
 
+        EndPhase("submission");
+
         // 6. Report.
         Stage(6, "HTML report: learning curves, per-class AP, predictions vs truth");
         var reportPath = Path.Combine(run.Path, "report.html");
@@ -143,7 +184,7 @@ public static class DemoVerb
         var summaryRows = new List<(string, string)>
         {
             ("val mAP@0.4 (Kaggle metric)", result.Map.ToString("0.0000", CultureInfo.InvariantCulture)),
-            ("data", $"phantom VinBigData, {images} train images (seed {seed}), {fold.Train.Count} trained on, {fold.Validation.Count} validated"),
+            ("data", $"phantom VinBigData, {images} train images (seed {seed}, class frequencies real^{classBalance:0.##}), {fold.Train.Count} trained on, {fold.Validation.Count} validated"),
             ("model", $"{cfg.Model.Arch}, input {cfg.Model.MinSize}–{cfg.Model.MaxSize} px, FPN {cfg.Model.FpnChannels}, head {cfg.Model.RepresentationSize}, random init"),
             ("training", $"{cfg.Train.Epochs} epochs, batch {cfg.Train.BatchSize}, {cfg.Optimizer.Name} lr {cfg.Optimizer.Lr}, {trainSeconds:0} s"),
             ("submission", submission),
@@ -151,8 +192,10 @@ public static class DemoVerb
         };
         RunReport.Write(reportPath, "CXR Lab demo — Faster R-CNN on phantom VinBigData", summaryRows, trainer.Log.Rows, result,
             VinBigClasses.Names, examples);
-        Note(reportPath);
-        AnsiConsole.MarkupLine($"[green]done[/] in {wall.Elapsed.TotalMinutes:0.0} min");
+        var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, result, VinBigClasses.Names);
+        Note($"{reportPath} (examples also as example_N.png); plots: {run.PlotsDir} ({string.Join(", ", plots.Select(Path.GetFileName))})");
+        EndPhase("report");
+        AnsiConsole.MarkupLine($"[green]done[/] in {wall.Elapsed.TotalMinutes:0.0} min ({string.Join(", ", phases.Select(kv => $"{kv.Key} {kv.Value} s"))})");
 
         var json = new JsonObject
         {
@@ -166,6 +209,8 @@ public static class DemoVerb
             ["size"] = size,
             ["train_seconds"] = Math.Round(trainSeconds, 1),
             ["wall_seconds"] = Math.Round(wall.Elapsed.TotalSeconds, 1),
+            ["phase_seconds"] = phases,
+            ["threads"] = TorchRuntime.Threads,
         };
         Console.WriteLine(json.ToJsonString());
         return 0;

@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
-/// <summary>`cxr predict`: detections for PNG images (8/16-bit) with a trained or torchvision model,
+/// <summary>`cxr predict`: detections for PNG images (8/16-bit) or DICOM files (display stage) with a trained or torchvision model,
 /// as JSON (model labels, input pixels) and/or a Kaggle VinBigData submission CSV.</summary>
 public static class PredictVerb
 {
@@ -20,7 +20,7 @@ public static class PredictVerb
         var arch = new Option<string?>("--arch") { Description = "Architecture, e.g. fasterrcnn_resnet50_fpn (instead of --config)" };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes including background (with --arch)" };
         var weights = new Option<string>("--weights") { Description = "Our checkpoint, safetensors, or a PyTorch .pth", Required = true };
-        var images = new Option<string>("--images") { Description = "A PNG file or a folder of PNGs", Required = true };
+        var images = new Option<string>("--images") { Description = "A PNG or DICOM file, or a folder of them (.png, .dcm, .dicom)", Required = true };
         var minSize = new Option<int?>("--min-size") { Description = "Short side after resizing (pixels)" };
         var maxSize = new Option<int?>("--max-size") { Description = "Long-side cap after resizing (pixels)" };
         var scoreThresh = new Option<double?>("--score-thresh") { Description = "Minimum detection score (default 0.05)" };
@@ -40,6 +40,9 @@ public static class PredictVerb
             if (parse.GetValue(maxSize) is { } mx) cfg.Model.MaxSize = mx;
             if (parse.GetValue(scoreThresh) is { } st) cfg.Model.ScoreThresh = st;
             cfg.Model.Weights = "";
+            // The weights are loaded below: evaluate with fixed statistics (a BatchNorm-trained checkpoint loads
+            // into FrozenBatchNorm2d key for key and computes the same in evaluation).
+            cfg.Model.NormLayer = "frozen";
             var hflip = parse.GetValue(tta) switch
             {
                 null => false,
@@ -48,11 +51,11 @@ public static class PredictVerb
             };
             var input = parse.GetValue(images)!;
             var files = Directory.Exists(input)
-                ? Directory.GetFiles(input).Where(f => f.EndsWith(".png", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal).ToArray()
+                ? Directory.GetFiles(input).Where(IsImageFile).Order(StringComparer.Ordinal).ToArray()
                 : File.Exists(input) ? [input] : throw new FileNotFoundException($"--images: {input} is neither a file nor a folder");
-            if (files.Length == 0) { AnsiConsole.MarkupLine($"[red]no .png images in {Markup.Escape(input)}[/]"); return 2; }
-            var bad = files.FirstOrDefault(f => !f.EndsWith(".png", StringComparison.OrdinalIgnoreCase));
-            if (bad is not null) throw new NotSupportedException($"{bad}: only PNG is read here; convert DICOM to the PNG cache first");
+            if (files.Length == 0) { AnsiConsole.MarkupLine($"[red]no .png, .dcm or .dicom images in {Markup.Escape(input)}[/]"); return 2; }
+            var bad = files.FirstOrDefault(f => !IsImageFile(f));
+            if (bad is not null) throw new NotSupportedException($"{bad}: not a PNG (.png) or DICOM (.dcm, .dicom, or a 'DICM' preamble) file");
 
             using var model = ExperimentRunner.BuildModel(cfg);
             model.LoadWeights(parse.GetValue(weights)!);
@@ -65,7 +68,7 @@ public static class PredictVerb
                 foreach (var file in files)
                 {
                     using var scope = torch.NewDisposeScope();
-                    var image = ImageCodecs.Read(file).ToImage();
+                    var image = ReadImage(file);
                     var tensor = InMemoryDetectionDataset.ToTensor(image.Channels == 4 ? DropAlpha(image) : image);
                     var d = FasterRcnnInference.Predict(model, tensor, hflip);
                     var boxes = d.Boxes.contiguous().ToArray<float>();
@@ -96,6 +99,29 @@ public static class PredictVerb
         });
         return command;
     }
+
+    static bool IsPng(string path) => path.EndsWith(".png", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>DICOM by extension (.dcm, .dicom) or, for other names, by the "DICM" magic after the 128-byte preamble.</summary>
+    public static bool IsDicom(string path)
+    {
+        if (path.EndsWith(".dcm", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".dicom", StringComparison.OrdinalIgnoreCase)) return true;
+        if (IsPng(path)) return false;
+        try
+        {
+            using var f = File.OpenRead(path);
+            var head = new byte[132];
+            return f.Read(head, 0, head.Length) == head.Length && head[128] == 'D' && head[129] == 'I' && head[130] == 'C' && head[131] == 'M';
+        }
+        catch (IOException) { return false; }
+    }
+
+    static bool IsImageFile(string path) => IsPng(path) || IsDicom(path);
+
+    /// <summary>A PNG (8/16-bit) as stored, or a DICOM's display stage (VOI, MONOCHROME1 inverted, min–max
+    /// scaled: what the PNG cache holds), as [0, 1] grey at the file's own resolution.</summary>
+    public static Image ReadImage(string path) =>
+        IsPng(path) ? ImageCodecs.Read(path).ToImage() : CxrLab.Dicom.DicomImage.ReadDisplay(path);
 
     static Image DropAlpha(Image rgba)
     {

@@ -39,7 +39,8 @@ public static class TrainVerb
             using var model = ExperimentRunner.BuildModel(cfg, msg => AnsiConsole.MarkupLine(Markup.Escape(msg)));
             ExperimentRunner.Log = msg => AnsiConsole.MarkupLine(Markup.Escape(msg));
             var (trainSet, valSet) = ExperimentRunner.Datasets(cfg);
-            using var trainer = new Trainer(cfg, model, trainSet, valSet, ExperimentRunner.Metric(valSet), run);
+            var metric = ExperimentRunner.Metric(valSet);
+            using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run);
             if (resuming)
             {
                 trainer.Resume(run.LastCheckpoint);
@@ -66,7 +67,14 @@ public static class TrainVerb
                                 var losses = string.Join(" ", p.Losses.Select(kv => $"{kv.Key.Replace("loss_", "")}={kv.Value:0.000}"));
                                 task.Description = Markup.Escape($"epoch {p.Epoch + 1}/{p.Epochs} {losses} lr={p.Lr:0.#####} {p.ImagesPerSecond:0.0} img/s");
                             }
-                            else AnsiConsole.MarkupLine(Markup.Escape($"epoch {p.Epoch + 1}: {string.Join(" ", p.Losses.Select(kv => $"{kv.Key}={kv.Value:0.0000}"))}"));
+                            else
+                            {
+                                AnsiConsole.MarkupLine(Markup.Escape($"epoch {p.Epoch + 1}: {string.Join(" ", p.Losses.Select(kv => $"{kv.Key}={kv.Value:0.0000}"))}"));
+                                // Which classes carry the mean: AP per class with its truth count.
+                                if (metric is VinBigValidationMetric { Last: { } last })
+                                    AnsiConsole.MarkupLine(Markup.Escape("  AP " + string.Join(" ", last.PerClass.OrderBy(c => c.Label)
+                                        .Select(c => $"{c.Label}:{c.Ap:0.00}(n{c.TruthCount})"))));
+                            }
                         };
                         outcome = trainer.Fit(cts.Token);
                     });
@@ -81,7 +89,9 @@ public static class TrainVerb
                     AnsiConsole.MarkupLine($"stopped early: no gain for {cfg.Train.EarlyStoppingPatience} validations (best {trainer.State.EarlyStopping.Best:0.0000} at epoch {trainer.State.EarlyStopping.BestEpoch + 1})");
                     break;
             }
-            AnsiConsole.MarkupLine($"done: metrics {Markup.Escape(run.MetricsCsv)}, checkpoints {Markup.Escape(run.CheckpointDir)}");
+            var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, (metric as VinBigValidationMetric)?.Last, CxrLab.Data.VinBigClasses.Names);
+            AnsiConsole.MarkupLine($"done: metrics {Markup.Escape(run.MetricsCsv)}, checkpoints {Markup.Escape(run.CheckpointDir)}" +
+                                   (plots.Count > 0 ? $", plots {Markup.Escape(string.Join(", ", plots.Select(Path.GetFileName)))}" : ""));
             return 0;
         });
         return command;

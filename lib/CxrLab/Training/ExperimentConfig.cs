@@ -47,6 +47,18 @@ public sealed class ModelConfig
     /// <summary>Initial weights: our checkpoint, safetensors or a PyTorch .pth; empty = random init.</summary>
     public string Weights { get; set; } = "";
 
+    /// <summary>Backbone normalisation: <c>frozen</c> (FrozenBatchNorm2d, for pretrained weights) or
+    /// <c>batchnorm</c> (BatchNorm2d, for training from a random init); empty = torchvision's rule:
+    /// frozen when <see cref="Weights"/> is given, batchnorm otherwise. Same state_dict keys either way.</summary>
+    public string NormLayer { get; set; } = "";
+
+    /// <summary>Anchor sizes in pixels of the resized input, one per FPN level (5; torchvision: 32…512 for
+    /// ~800 px). Scale with <see cref="MinSize"/>: e.g. 16…256 at 224 px.</summary>
+    public List<double> AnchorSizes { get; set; } = [32, 64, 128, 256, 512];
+
+    /// <summary>Anchor aspect ratios (height / width) on every level (torchvision: 0.5, 1, 2).</summary>
+    public List<double> AspectRatios { get; set; } = [0.5, 1.0, 2.0];
+
     /// <summary>Detections kept per image at evaluation.</summary>
     public int DetectionsPerImage { get; set; } = 100;
 

@@ -118,6 +118,12 @@ public static class ExperimentConfigLoader
         Require(c.Model.DetectionsPerImage >= 1, "model.detections_per_image", "must be ≥ 1");
         Require(c.Model.ScoreThresh is >= 0 and < 1, "model.score_thresh", $"{c.Model.ScoreThresh} must be in [0, 1)");
         Require(c.Model.FpnChannels >= 1, "model.fpn_channels", "must be ≥ 1");
+        Require(c.Model.NormLayer is "" or "frozen" or "batchnorm", "model.norm_layer",
+            $"'{c.Model.NormLayer}' must be frozen (FrozenBatchNorm2d, for pretrained weights) or batchnorm (BatchNorm2d, from scratch); leave it out to choose by model.weights");
+        Require(c.Model.AnchorSizes.Count == 5 && c.Model.AnchorSizes.All(a => a > 0), "model.anchor_sizes",
+            $"[{string.Join(", ", c.Model.AnchorSizes)}] must be 5 positive sizes in pixels, one per FPN level (strides 4, 8, 16, 32, 64), e.g. [32, 64, 128, 256, 512]");
+        Require(c.Model.AspectRatios.Count >= 1 && c.Model.AspectRatios.All(r => r > 0), "model.aspect_ratios",
+            $"[{string.Join(", ", c.Model.AspectRatios)}] must be positive height/width ratios, e.g. [0.5, 1.0, 2.0]");
         Require(c.Model.RepresentationSize >= 1, "model.representation_size", "must be ≥ 1");
         Require(c.Model.RpnBatchSizePerImage >= 1, "model.rpn_batch_size_per_image", "must be ≥ 1");
         Require(c.Model.RpnPostNmsTopNTrain >= 1, "model.rpn_post_nms_top_n_train", "must be ≥ 1");

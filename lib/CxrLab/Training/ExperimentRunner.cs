@@ -41,6 +41,16 @@ public static class ExperimentRunner
             ? new VinBigValidationMetric(samples.Dataset)
             : new MeanAveragePrecision(0.4);
 
+    /// <summary><c>model.norm_layer</c>, or torchvision's rule when it is empty: FrozenBatchNorm2d when weights
+    /// are loaded (pretrained statistics stay fixed), BatchNorm2d when training from a random init (FrozenBatchNorm
+    /// with its identity statistics would leave the network without any normalisation).</summary>
+    public static Models.Detection.NormLayer NormLayerOf(ModelConfig model) => model.NormLayer switch
+    {
+        "frozen" => Models.Detection.NormLayer.Frozen,
+        "batchnorm" => Models.Detection.NormLayer.BatchNorm,
+        _ => model.Weights.Length > 0 ? Models.Detection.NormLayer.Frozen : Models.Detection.NormLayer.BatchNorm,
+    };
+
     /// <summary>The model a config describes, with <c>model.weights</c> loaded when given (a checkpoint
     /// with another class count keeps its backbone and RPN; the head starts fresh).</summary>
     public static FasterRcnn BuildModel(ExperimentConfig config, Action<string>? log = null)
@@ -54,6 +64,9 @@ public static class ExperimentRunner
             TrainableBackboneLayers = config.Model.TrainableBackboneLayers,
             FpnChannels = config.Model.FpnChannels,
             RepresentationSize = config.Model.RepresentationSize,
+            NormLayer = NormLayerOf(config.Model),
+            AnchorSizes = [.. config.Model.AnchorSizes],
+            AspectRatios = [.. config.Model.AspectRatios],
             Rpn = new Models.Detection.RpnOptions
             {
                 BatchSizePerImage = config.Model.RpnBatchSizePerImage,

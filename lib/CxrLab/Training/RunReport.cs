@@ -34,23 +34,14 @@ public static class RunReport
         PlotlyJs.ResetSession();
 
         html.Append("<h2>Learning curves</h2>\n");
-        var losses = new Dictionary<string, IReadOnlyList<double>>();
-        var vals = new Dictionary<string, IReadOnlyList<double>>();
-        foreach (var key in metrics.SelectMany(r => r.Keys).Distinct())
-        {
-            if (key is "epoch" or "lr" or "epoch_seconds") continue;
-            var series = metrics.Select(r => r.TryGetValue(key, out var v) ? v : double.NaN).ToList();
-            (key.StartsWith("val", StringComparison.Ordinal) ? vals : losses)[key] = series;
-        }
-        if (losses.Count > 0) html.Append(Plot(Charts.LearningCurves(losses, "epoch", "Training losses (epoch means)"), 900, 380));
-        if (vals.Count > 0) html.Append(Plot(Charts.LearningCurves(vals, "epoch", "Validation (Kaggle mAP@0.4)"), 900, 320));
+        var (lossFigure, valFigure) = LearningCurves(metrics);
+        if (lossFigure is not null) html.Append(Plot(lossFigure, 900, 380));
+        if (valFigure is not null) html.Append(Plot(valFigure, 900, 320));
 
         html.Append("<h2>Per-class AP (IoU 0.4)</h2>\n");
         string Name(int label) => label < classNames.Count ? classNames[label] : label.ToString(CultureInfo.InvariantCulture);
         var perClass = result.PerClass.OrderBy(c => c.Label).ToList();
-        html.Append(Plot(new Figure($"AP per class — mAP {result.Map:0.000}")
-            .Bar(perClass.Select(c => $"{c.Label} {Name(c.Label)} (n={c.TruthCount})"), perClass.Select(c => c.Ap))
-            .YAxis("AP", 0, 1), 900, 420));
+        html.Append(Plot(PerClassAp(result, classNames), 900, 420));
         html.Append(Plot(Charts.PrCurves(perClass.Where(c => c.Curve.Recall.Length > 0)
             .Select(c => new PrCurveSeries(Name(c.Label), c.Curve.Recall, c.Curve.Precision, c.Ap))), 900, 450));
         html.Append("<table><tr><th>class</th><th>truth boxes</th><th>detections</th><th>true positives</th><th>AP</th></tr>");
@@ -79,6 +70,51 @@ public static class RunReport
         html.Append("</body></html>\n");
         ImageCodecs.WriteAtomically(path, Encoding.UTF8.GetBytes(html.ToString()));
         return pngs;
+    }
+
+    /// <summary>Training-loss and validation-metric curves by epoch from the metrics log (null when a kind is absent).</summary>
+    public static (Figure? Losses, Figure? Validation) LearningCurves(IReadOnlyList<IReadOnlyDictionary<string, double>> metrics,
+        string validationTitle = "Validation (Kaggle mAP@0.4)")
+    {
+        var losses = new Dictionary<string, IReadOnlyList<double>>();
+        var vals = new Dictionary<string, IReadOnlyList<double>>();
+        foreach (var key in metrics.SelectMany(r => r.Keys).Distinct())
+        {
+            if (key is "epoch" or "lr" or "epoch_seconds") continue;
+            var series = metrics.Select(r => r.TryGetValue(key, out var v) ? v : double.NaN).ToList();
+            (key.StartsWith("val", StringComparison.Ordinal) ? vals : losses)[key] = series;
+        }
+        return (losses.Count > 0 ? Charts.LearningCurves(losses, "epoch", "Training losses (epoch means)") : null,
+                vals.Count > 0 ? Charts.LearningCurves(vals, "epoch", validationTitle) : null);
+    }
+
+    /// <summary>AP per class (bar per class with its truth count), titled with the mean.</summary>
+    public static Figure PerClassAp(MapResult result, IReadOnlyList<string> classNames)
+    {
+        string Name(int label) => label < classNames.Count ? classNames[label] : label.ToString(CultureInfo.InvariantCulture);
+        var perClass = result.PerClass.OrderBy(c => c.Label).ToList();
+        return new Figure($"AP per class — mAP {result.Map:0.000}")
+            .Bar(perClass.Select(c => $"{c.Label} {Name(c.Label)} (n={c.TruthCount})"), perClass.Select(c => c.Ap))
+            .YAxis("AP", 0, 1);
+    }
+
+    /// <summary>Standalone plots in a folder (a run's <c>plots/</c>; each opens offline): <c>learning_curves.html</c>,
+    /// <c>validation_curve.html</c> and, given a result, <c>per_class_ap.html</c>. Returns the files written.</summary>
+    public static List<string> WritePlots(string runDir, IReadOnlyList<IReadOnlyDictionary<string, double>> metrics, MapResult? result, IReadOnlyList<string> classNames)
+    {
+        var written = new List<string>();
+        void Save(Figure? figure, string name, int width, int height)
+        {
+            if (figure is null) return;
+            var path = Path.Combine(runDir, name);
+            figure.Size(width, height).SaveHtml(path);
+            written.Add(path);
+        }
+        var (losses, validation) = LearningCurves(metrics);
+        Save(losses, "learning_curves.html", 900, 420);
+        Save(validation, "validation_curve.html", 900, 360);
+        if (result is not null) Save(PerClassAp(result, classNames), "per_class_ap.html", 900, 440);
+        return written;
     }
 
     static string Plot(Figure figure, int width, int height) => PlotlyJs.DivHtml(figure.Size(width, height).ToJsonString(), width, height) + "\n";

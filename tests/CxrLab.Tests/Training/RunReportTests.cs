@@ -37,4 +37,26 @@ public sealed class RunReportTests : IDisposable
         var decoded = ImageCodecs.Read(png).ToImage();
         Assert.Equal((48, 48), (decoded.Width, decoded.Height));
     }
+
+    [Fact]
+    public void Run_folder_gets_standalone_learning_curve_and_per_class_ap_plots()
+    {
+        var truth = new TruthSet(["a"], [new TruthBox("a", 2, new Box(10, 10, 30, 30))]);
+        var result = VocEvaluator.Evaluate(truth, [new Detection("a", 2, 0.9f, new Box(10, 10, 30, 30))]);
+        var rows = new List<IReadOnlyDictionary<string, double>>
+        {
+            new Dictionary<string, double> { ["epoch"] = 0, ["loss_classifier"] = 2.0, ["val_map40"] = 0.25 },
+            new Dictionary<string, double> { ["epoch"] = 1, ["loss_classifier"] = 1.0, ["val_map40"] = 0.75 },
+        };
+        var files = RunReport.WritePlots(temp, rows, result, VinBigClasses.Names);
+        Assert.Equal(["learning_curves.html", "per_class_ap.html", "validation_curve.html"], files.Select(Path.GetFileName).Order());
+        var curves = File.ReadAllText(Path.Combine(temp, "learning_curves.html"));
+        Assert.Contains("loss_classifier", curves);
+        Assert.Contains("<script", curves);                                  // plotly.js embedded: opens offline
+        Assert.Contains("0.75", File.ReadAllText(Path.Combine(temp, "validation_curve.html")));
+        Assert.Contains(VinBigClasses.Names[2], File.ReadAllText(Path.Combine(temp, "per_class_ap.html")));
+        // Without a result (no VinBigData metric) only the curves are written.
+        var other = Directory.CreateDirectory(Path.Combine(temp, "other")).FullName;
+        Assert.Equal(2, RunReport.WritePlots(other, rows, null, VinBigClasses.Names).Count);
+    }
 }

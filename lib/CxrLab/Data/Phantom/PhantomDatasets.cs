@@ -8,9 +8,11 @@ namespace CxrLab.Data.Phantom;
 /// vary 1.0–1.2× the width; RSNA images are square). <see cref="TestImages"/> defaults to max(1, Images / 5).
 /// <see cref="PngCacheDir"/>, when set, also writes the display images as 16-bit PNGs with a meta.csv in the
 /// image cache's schema (<see cref="CacheMeta"/>) at <see cref="PngCacheSize"/> width (default: Size), for
-/// use before or without a DICOM reader.</summary>
+/// use before or without a DICOM reader. <see cref="ClassBalance"/> (VinBigData) tempers the real set's class
+/// frequencies f into f^ClassBalance: 1 keeps their shape (Pneumothorax 1 in 150 boxes), 0.5 keeps the order
+/// but lets a few hundred images hold every class several times (the demo's choice), 0 draws classes uniformly.</summary>
 public sealed record PhantomOptions(int Images = 8, int Size = 256, int Seed = 0, int? TestImages = null,
-    double AbnormalFraction = 0.35, string? PngCacheDir = null, int? PngCacheSize = null);
+    double AbnormalFraction = 0.35, string? PngCacheDir = null, int? PngCacheSize = null, double ClassBalance = 1.0);
 
 /// <summary>What a phantom run wrote.</summary>
 public sealed record PhantomSummary(string Root, int TrainImages, int TestImages, int LabelRows, IReadOnlyDictionary<string, int> RowsPerClass,
@@ -104,6 +106,7 @@ public static class VinBigPhantom
     public static PhantomSummary Write(string root, PhantomOptions options, IProgress<(int Done, int Total)>? progress = null)
     {
         if (options.Images < 1 || options.Size < 64) throw new ArgumentException("phantom needs at least 1 image of at least 64 px");
+        if (options.ClassBalance is < 0 or > 1) throw new ArgumentException($"ClassBalance {options.ClassBalance} must be in [0, 1] (1 = the real set's class frequencies, 0 = uniform)");
         var rng = new Random(options.Seed);
         var testCount = options.TestImages ?? Math.Max(1, options.Images / 5);
         var total = options.Images + testCount;
@@ -112,7 +115,7 @@ public static class VinBigPhantom
         var perEncoding = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var meta = new List<(string, ImageInfo)>();
         var testIds = new List<string>();
-        var weights = VinBigClasses.TrainBoxRows.Take(VinBigClasses.FindingCount).Select(v => (double)v).ToArray();
+        var weights = VinBigClasses.TrainBoxRows.Take(VinBigClasses.FindingCount).Select(v => options.ClassBalance == 1 ? v : Math.Pow(v, options.ClassBalance)).ToArray();
         var done = 0;
         for (var i = 0; i < total; i++)
         {
@@ -222,6 +225,7 @@ public static class RsnaPhantom
     public static PhantomSummary Write(string root, PhantomOptions options, IProgress<(int Done, int Total)>? progress = null)
     {
         if (options.Images < 1 || options.Size < 64) throw new ArgumentException("phantom needs at least 1 image of at least 64 px");
+        if (options.ClassBalance is < 0 or > 1) throw new ArgumentException($"ClassBalance {options.ClassBalance} must be in [0, 1] (1 = the real set's class frequencies, 0 = uniform)");
         var rng = new Random(options.Seed);
         var testCount = options.TestImages ?? Math.Max(1, options.Images / 5);
         var total = options.Images + testCount;

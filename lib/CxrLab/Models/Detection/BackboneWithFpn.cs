@@ -5,8 +5,22 @@ using CxrLab.Torch.Nn;
 
 namespace CxrLab.Models.Detection;
 
-/// <summary>A ResNet body (FrozenBatchNorm, no classifier) feeding an FPN, with torchvision's
-/// keys <c>body.*</c> and <c>fpn.*</c>. Returns five levels "0".."3" (strides 4–32) and "pool" (64).</summary>
+/// <summary>Which normalisation a detection backbone's ResNet uses (torchvision's <c>norm_layer</c>).</summary>
+public enum NormLayer
+{
+    /// <summary><c>FrozenBatchNorm2d</c>: fixed statistics and affine, all buffers. Right for pretrained
+    /// weights (batches of 2–4 images would make poor batch statistics); with a random init it is no
+    /// normalisation at all (mean 0, var 1, weight 1, bias 0 forever).</summary>
+    Frozen,
+    /// <summary><c>BatchNorm2d</c>: batch statistics in training, running averages in evaluation, trainable
+    /// affine. torchvision's choice when a detector is trained from scratch.</summary>
+    BatchNorm,
+}
+
+/// <summary>A ResNet body (no classifier) feeding an FPN, with torchvision's keys <c>body.*</c> and
+/// <c>fpn.*</c>. Returns five levels "0".."3" (strides 4–32) and "pool" (64). The state_dict keys are the
+/// same with either <see cref="NormLayer"/> (BatchNorm adds <c>num_batches_tracked</c>, which FrozenBatchNorm
+/// accepts and ignores), so checkpoints move between the two; in evaluation both compute the same function.</summary>
 public sealed class BackboneWithFpn : Module
 {
     readonly ResNet body;
@@ -33,11 +47,17 @@ public sealed class BackboneWithFpn : Module
 
     public List<(string Name, Tensor Feature)> Forward(Tensor images) => fpn.Forward(body.forward_features(images));
 
-    /// <summary>ResNet-{18,34,50,101} with FrozenBatchNorm2d (eps as given; torchvision uses 1e-5,
-    /// and 0.0 for its COCO v1 weights).</summary>
-    public static BackboneWithFpn ResNetFpn(int depth, int trainableLayers = 3, double frozenBnEps = 1e-5, long outChannels = 256)
+    /// <summary>ResNet-{18,34,50,101}: FrozenBatchNorm2d (eps as given; torchvision uses 1e-5, and 0.0 for
+    /// its COCO v1 weights) or BatchNorm2d (eps 1e-5, momentum 0.1) as <paramref name="normLayer"/> says.
+    /// torchvision's builders pick Frozen when weights are loaded and BatchNorm2d when training from scratch.</summary>
+    public static BackboneWithFpn ResNetFpn(int depth, int trainableLayers = 3, double frozenBnEps = 1e-5, long outChannels = 256, NormLayer normLayer = NormLayer.Frozen)
     {
-        NormLayerFactory norm = c => new FrozenBatchNorm2d(c, frozenBnEps);
+        NormLayerFactory norm = normLayer switch
+        {
+            NormLayer.Frozen => c => new FrozenBatchNorm2d(c, frozenBnEps),
+            NormLayer.BatchNorm => c => new BatchNorm2d(c),
+            _ => throw new ArgumentOutOfRangeException(nameof(normLayer), normLayer, "use Frozen or BatchNorm"),
+        };
         var body = depth switch
         {
             18 => ResNet.ResNet18(0, norm),

@@ -19,6 +19,16 @@ public sealed record FasterRcnnOptions
     public int TrainableBackboneLayers { get; init; } = 3;
     /// <summary>FrozenBatchNorm eps (0.0 for torchvision's COCO v1 weights).</summary>
     public double FrozenBatchNormEps { get; init; } = 1e-5;
+    /// <summary>Backbone normalisation: Frozen (for loaded weights; the default here because loading
+    /// torchvision's checkpoints is this class's main use) or BatchNorm (training from a random init, what
+    /// torchvision's builder picks without weights). Same state_dict keys either way.</summary>
+    public NormLayer NormLayer { get; init; } = NormLayer.Frozen;
+    /// <summary>Anchor side lengths in pixels of the resized input, one per FPN level "0".."3","pool"
+    /// (torchvision: 32, 64, 128, 256, 512 for ~800 px inputs). Scale them with the input: at 224 px
+    /// lesions of 8–100 px want about 16…256.</summary>
+    public double[] AnchorSizes { get; init; } = [32, 64, 128, 256, 512];
+    /// <summary>Anchor aspect ratios (height / width), the same on every level (torchvision: 0.5, 1, 2).</summary>
+    public double[] AspectRatios { get; init; } = [0.5, 1.0, 2.0];
     /// <summary>FPN channels (torchvision: 256). Smaller values make quick experiments and tests cheap.</summary>
     public long FpnChannels { get; init; } = 256;
     /// <summary>TwoMLPHead width (torchvision: 1024).</summary>
@@ -45,7 +55,12 @@ public sealed class FasterRcnn : Module, CxrLab.Training.IDetectionModel
         Options = options;
         Transform = new GeneralizedRCNNTransform(options.MinSize, options.MaxSize);
         this.backbone = register_module("backbone", backbone);
-        var anchors = AnchorGenerator.FpnDefault();
+        if (options.AnchorSizes.Length != 5)
+            throw new ArgumentException($"AnchorSizes has {options.AnchorSizes.Length} values; give one per FPN level (5: strides 4, 8, 16, 32, 64), e.g. [32, 64, 128, 256, 512]");
+        if (options.AnchorSizes.Any(a => !(a > 0)) || options.AspectRatios.Length == 0 || options.AspectRatios.Any(r => !(r > 0)))
+            throw new ArgumentException("anchor sizes and aspect ratios must be positive, with at least one ratio");
+        var anchors = new AnchorGenerator(options.AnchorSizes.Select(a => new[] { a }).ToArray(),
+            Enumerable.Repeat(options.AspectRatios, options.AnchorSizes.Length).ToArray());
         rpn = register_module("rpn", new RegionProposalNetwork(anchors, new RpnHead(backbone.OutChannels, anchors.NumAnchorsPerLocation[0]), options.Rpn));
         var representation = options.RepresentationSize;
         var pool = new MultiScaleRoIAlign(7, 2);
@@ -73,7 +88,7 @@ public sealed class FasterRcnn : Module, CxrLab.Training.IDetectionModel
     public static FasterRcnn ResNetFpn(int depth, FasterRcnnOptions? options = null)
     {
         options ??= new FasterRcnnOptions();
-        return new FasterRcnn(BackboneWithFpn.ResNetFpn(depth, options.TrainableBackboneLayers, options.FrozenBatchNormEps, options.FpnChannels), options);
+        return new FasterRcnn(BackboneWithFpn.ResNetFpn(depth, options.TrainableBackboneLayers, options.FrozenBatchNormEps, options.FpnChannels, options.NormLayer), options);
     }
 
     /// <summary>Builds by architecture name: <c>fasterrcnn_resnet{18,34,50,101}_fpn</c>.</summary>
