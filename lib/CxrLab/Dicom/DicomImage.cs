@@ -28,7 +28,7 @@ public sealed class DicomImage : IDisposable
     readonly PreflightResult layout;
     readonly int decodedBitsAllocated;
     Array? decoded; // typed stored values of all frames, bits normalised
-    bool decodedWithoutCodec; // decoded from the parsed Pixel Data value: safe to decode again
+    bool decodedWithoutCodec; // not decoded by GDCM's Bitmap::GetBuffer (native data or our codec): safe to decode again
 
     bool disposed;
 
@@ -556,7 +556,11 @@ public sealed class DicomImage : IDisposable
         ThrowIfDisposed();
         if (decoded is not null) return decoded;
         var expected = (long)FrameBytes * NumberOfFrames;
-        if (this.image is not { } image) return decoded = DecodeWithOwnCodec();
+        if (this.image is not { } image)
+        {
+            decodedWithoutCodec = true;
+            return decoded = DecodeWithOwnCodec();
+        }
         // Native little endian 8/16/32-bit data is already the stored values: copy GDCM's parsed Pixel Data value
         // once, instead of Bitmap::GetBuffer's slower path through a string stream (measured 20–40 ms for 2 MB).
         if (NativeLittleEndian.Contains(TransferSyntaxUID) && LayoutBits is 8 or 16 or 32
