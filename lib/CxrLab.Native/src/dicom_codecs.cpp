@@ -250,3 +250,52 @@ CXR_API int cxr_dicom_j2k_decode(const uint8_t* data, int64_t length, int rows, 
     return 0;
   })
 }
+
+// Reads only the main header of a JPEG 2000 frame and checks it describes the DICOM header's image: `samples`
+// components of cols x rows (no subsampling), each of at most bits_allocated bits. For frames GDCM decodes
+// (colour): GDCM 3.0 copies OpenJPEG's output by the stream's geometry into a buffer sized by the header's, and
+// overruns the heap (aborting the process) when the two disagree.
+CXR_API int cxr_dicom_j2k_check(const uint8_t* data, int64_t length, int rows, int cols, int samples, int bits_allocated) {
+  CXR_TRY(-1, {
+    if (!data || length < 12) throw std::runtime_error("JPEG 2000 frame is too short");
+    static const uint8_t jp2_signature[12] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A};
+    const bool jp2 = std::memcmp(data, jp2_signature, 12) == 0;
+    if (!jp2 && !(data[0] == 0xFF && data[1] == 0x4F && data[2] == 0xFF && data[3] == 0x51))
+      throw std::runtime_error("not a JPEG 2000 codestream (no SOC/SIZ marker or JP2 signature)");
+    MemoryStream source{data, static_cast<OPJ_SIZE_T>(length), 0};
+    std::string error;
+    OpjDecode d;
+    d.stream = opj_stream_create(1 << 16, OPJ_TRUE);
+    if (!d.stream) throw std::bad_alloc();
+    opj_stream_set_user_data(d.stream, &source, nullptr);
+    opj_stream_set_user_data_length(d.stream, source.length);
+    opj_stream_set_read_function(d.stream, opj_read);
+    opj_stream_set_skip_function(d.stream, opj_skip);
+    opj_stream_set_seek_function(d.stream, opj_seek);
+    d.codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
+    if (!d.codec) throw std::bad_alloc();
+    opj_set_error_handler(d.codec, opj_on_error, &error);
+    opj_set_warning_handler(d.codec, opj_quiet, nullptr);
+    opj_set_info_handler(d.codec, opj_quiet, nullptr);
+    opj_dparameters_t parameters;
+    opj_set_default_decoder_parameters(&parameters);
+    if (!opj_setup_decoder(d.codec, &parameters) || !opj_read_header(d.stream, d.codec, &d.image) || !d.image)
+      throw std::runtime_error("JPEG 2000 header: " + (error.empty() ? std::string("corrupt codestream") : error));
+    const auto* im = d.image;
+    const bool size_ok = im->x1 > im->x0 && im->y1 > im->y0 && im->x1 - im->x0 == static_cast<OPJ_UINT32>(cols) &&
+                         im->y1 - im->y0 == static_cast<OPJ_UINT32>(rows);
+    if (!size_ok || im->numcomps != static_cast<OPJ_UINT32>(samples))
+      throw std::runtime_error("JPEG 2000 stream is " + std::to_string(im->x1 - im->x0) + "x" + std::to_string(im->y1 - im->y0) +
+                               " with " + std::to_string(im->numcomps) + " component(s); the header says " + std::to_string(cols) + "x" +
+                               std::to_string(rows) + " with " + std::to_string(samples));
+    for (OPJ_UINT32 c = 0; c < im->numcomps; ++c) {
+      const auto& comp = im->comps[c];
+      if (comp.dx != 1 || comp.dy != 1)
+        throw std::runtime_error("JPEG 2000 component " + std::to_string(c) + " is subsampled; DICOM frames are not");
+      if (comp.prec < 1 || comp.prec > static_cast<OPJ_UINT32>(bits_allocated))
+        throw std::runtime_error("JPEG 2000 component " + std::to_string(c) + " holds " + std::to_string(comp.prec) +
+                                 "-bit samples; the header allocates " + std::to_string(bits_allocated));
+    }
+    return 0;
+  })
+}

@@ -53,6 +53,33 @@ internal static class DicomCodecs
     {
         var frameBytes = (long)rows * columns * bytesPerSample;
         if (target.Length != frameBytes * frames) throw new ArgumentException("target size does not match the frames", nameof(target));
+        fixed (byte* output = target)
+        {
+            var start = output;
+            ForEachFrame(path, dataSet, frames, (data, length, f) =>
+                DecodeFrame(path, codec, data, length, rows, columns, bytesPerSample, start + f * frameBytes, frameBytes, f));
+        }
+    }
+
+    /// <summary>Checks each JPEG 2000 frame's main header against the DICOM header before GDCM decodes it (colour
+    /// frames): GDCM 3.0 overruns its buffer, aborting the process, when the codestream's geometry is not the header's.</summary>
+    public static unsafe void CheckJpeg2000Headers(string path, gdcm.DataSet dataSet, int rows, int columns, int frames, int samples, int bitsAllocated)
+    {
+        ForEachFrame(path, dataSet, frames, (data, length, f) =>
+        {
+            if (Shim.cxr_dicom_j2k_check(data, length, rows, columns, samples, bitsAllocated) < 0)
+            {
+                var error = Shim.LastError();
+                throw new DicomException(path, $"frame {f}: {error.Message}", error);
+            }
+        });
+    }
+
+    unsafe delegate void FrameAction(byte* data, long length, int frame);
+
+    /// <summary>Each frame's codestream: one fragment per frame, or all fragments joined when one frame spans several (PS3.5 A.4).</summary>
+    static unsafe void ForEachFrame(string path, gdcm.DataSet dataSet, int frames, FrameAction action)
+    {
         using var tag = DicomTags.PixelData.ToGdcm();
         using var element = dataSet.GetDataElement(tag);
         using var sequence = element.GetSequenceOfFragments();
@@ -60,33 +87,27 @@ internal static class DicomCodecs
         var fragments = (int)sequence.GetNumberOfFragments();
         if (fragments == 0 || (fragments != frames && frames != 1))
             throw new DicomException(path, $"{fragments} Pixel Data fragment(s) for {frames} frame(s)");
-
-        fixed (byte* output = target)
+        if (fragments == frames)
         {
-            if (fragments == frames)
+            for (var f = 0; f < frames; f++)
             {
-                for (var f = 0; f < frames; f++)
-                {
-                    var (data, length) = FragmentBytes(path, sequence, f);
-                    DecodeFrame(path, codec, (byte*)data, length, rows, columns, bytesPerSample, output + f * frameBytes, frameBytes, f);
-                }
+                var (data, length) = FragmentBytes(path, sequence, f);
+                action((byte*)data, length, f);
             }
-            else
+        }
+        else
+        {
+            var total = 0L;
+            for (var i = 0; i < fragments; i++) total += FragmentBytes(path, sequence, i).Length;
+            var joined = GC.AllocateUninitializedArray<byte>(checked((int)total));
+            var at = 0L;
+            for (var i = 0; i < fragments; i++)
             {
-                // One frame split over several fragments: the codestream is their concatenation (PS3.5 A.4).
-                var total = 0L;
-                for (var i = 0; i < fragments; i++) total += FragmentBytes(path, sequence, i).Length;
-                var joined = GC.AllocateUninitializedArray<byte>(checked((int)total));
-                var at = 0L;
-                for (var i = 0; i < fragments; i++)
-                {
-                    var (data, length) = FragmentBytes(path, sequence, i);
-                    new ReadOnlySpan<byte>((void*)data, checked((int)length)).CopyTo(joined.AsSpan((int)at));
-                    at += length;
-                }
-                fixed (byte* data = joined)
-                    DecodeFrame(path, codec, data, total, rows, columns, bytesPerSample, output, frameBytes, 0);
+                var (data, length) = FragmentBytes(path, sequence, i);
+                new ReadOnlySpan<byte>((void*)data, checked((int)length)).CopyTo(joined.AsSpan((int)at));
+                at += length;
             }
+            fixed (byte* data = joined) action(data, total, 0);
         }
         GC.KeepAlive(sequence);
         GC.KeepAlive(dataSet);

@@ -154,6 +154,11 @@ public sealed class DicomImage : IDisposable
             if (!DicomCodecs.Supports(codec, result.SamplesPerPixel, result.PhotometricInterpretation, result.Rows, result.Columns,
                     result.BitsAllocated, result.BitsStored, result.NumberOfFrames, fragments.Count))
             {
+                // GDCM decodes this one (colour, say); a JPEG 2000 stream must first agree with the header.
+                if (codec == PixelCodec.Jpeg2000 && result.Rows > 0 && result.Columns > 0 && result.SamplesPerPixel > 0 && result.BitsAllocated > 0
+                    && (fragments.Count == result.NumberOfFrames || result.NumberOfFrames == 1))
+                    DicomCodecs.CheckJpeg2000Headers(path, result.dataSet, result.Rows, result.Columns, result.NumberOfFrames,
+                        result.SamplesPerPixel, result.BitsAllocated);
                 result.Dispose();
                 return null;
             }

@@ -14,4 +14,7 @@ internal static partial class Shim
 
     [DllImport(NativeLibraries.Shim)]
     public static extern unsafe int cxr_dicom_j2k_decode(byte* data, long length, int rows, int cols, int bytesPerSample, int threads, byte* output, long outputBytes);
+
+    [DllImport(NativeLibraries.Shim)]
+    public static extern unsafe int cxr_dicom_j2k_check(byte* data, long length, int rows, int cols, int samples, int bitsAllocated);
 }
