@@ -136,7 +136,7 @@ internal static class DicomCodecs
         {
             PixelCodec.Rle => Shim.cxr_dicom_rle_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
             PixelCodec.JpegLs => Shim.cxr_dicom_jpegls_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
-            PixelCodec.Jpeg2000 => Shim.cxr_dicom_j2k_decode(data, length, rows, columns, bytesPerSample, 1, output, outputBytes),
+            PixelCodec.Jpeg2000 => Shim.cxr_dicom_j2k_decode(data, length, rows, columns, bytesPerSample, DicomImage.Jpeg2000Threads, output, outputBytes),
             _ => throw new ArgumentOutOfRangeException(nameof(codec)),
         };
         if (status < 0)

@@ -173,6 +173,16 @@ public sealed class DicomImage : IDisposable
         }
     }
 
+    /// <summary>Threads OpenJPEG may use to decode one JPEG 2000 frame (default 1). GDCM — and so pydicom's GDCM
+    /// handler — decodes JPEG 2000 on every core; keep 1 where files are already decoded in parallel (<c>cxr convert</c>).</summary>
+    public static int Jpeg2000Threads
+    {
+        get => Volatile.Read(ref jpeg2000Threads);
+        set => Volatile.Write(ref jpeg2000Threads, Math.Max(1, value));
+    }
+
+    static int jpeg2000Threads = 1;
+
     /// <summary>Which decoder produces the pixels: "gdcm", or the native shim's "rle", "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
     public string Decoder => codec switch
     {

@@ -50,5 +50,25 @@ public sealed class DicomCodecTests : IDisposable
         Assert.Equal(theirs.Cast<object>(), ours.Data.Cast<object>());
     }
 
+    [Fact]
+    public void Jpeg2000_on_several_threads_equals_one_thread()
+    {
+        foreach (var file in Directory.GetFiles(FixtureFile.PathOf("dicom"), "*__j2k_*.dcm").Order(StringComparer.Ordinal))
+        {
+            Array Read(int threads)
+            {
+                DicomImage.Jpeg2000Threads = threads;
+                try
+                {
+                    using var dicom = DicomImage.Open(file);
+                    Assert.Equal("openjpeg", dicom.Decoder);
+                    return dicom.ReadRaw(DicomImage.AllFrames);
+                }
+                finally { DicomImage.Jpeg2000Threads = 1; }
+            }
+            Assert.Equal(Read(1).Cast<object>(), Read(2).Cast<object>());
+        }
+    }
+
     public void Dispose() => Directory.Delete(dir, recursive: true);
 }
