@@ -20,14 +20,15 @@ public sealed class DicomImage : IDisposable
     /// (plus 1 MiB): a corrupt header must not make us allocate gigabytes.</summary>
     public const long MaxCompressionRatio = 1000;
 
-    readonly gdcm.ImageReader reader;
-    readonly gdcm.Image image;
+    readonly gdcm.Reader reader; // a gdcm.ImageReader when GDCM decodes
+    readonly gdcm.Image? image; // null when our codec decodes (PixelCodec)
+    readonly PixelCodec codec;
     readonly gdcm.DataSet dataSet;
     readonly gdcm.StringFilter strings;
     readonly PreflightResult layout;
     readonly int decodedBitsAllocated;
     Array? decoded; // typed stored values of all frames, bits normalised
-    bool decodedWithoutCodec; // decoded from the parsed Pixel Data value: safe to decode again
+    bool decodedWithoutCodec; // not decoded by GDCM's Bitmap::GetBuffer (native data or our codec): safe to decode again
 
     bool disposed;
 
@@ -42,33 +43,53 @@ public sealed class DicomImage : IDisposable
         }
     }
 
-    DicomImage(string path, gdcm.ImageReader reader, PreflightResult layout)
+    DicomImage(string path, gdcm.Reader reader, PreflightResult layout)
     {
         Path = path;
         this.reader = reader;
         this.layout = layout;
-        image = reader.GetImage();
         var file = reader.GetFile();
         dataSet = file.GetDataSet();
         strings = new gdcm.StringFilter();
         strings.SetFile(file);
-
         TransferSyntaxUID = GetOrDefault(DicomTags.TransferSyntaxUID, "") is { Length: > 0 } ts ? ts : layout.TransferSyntaxUid;
-        var format = image.GetPixelFormat();
-        Rows = checked((int)image.GetRows());
-        Columns = checked((int)image.GetColumns());
-        NumberOfFrames = image.GetNumberOfDimensions() > 2 ? checked((int)image.GetDimension(2)) : 1;
-        SamplesPerPixel = format.GetSamplesPerPixel();
-        // The decoded buffer's layout is GDCM's; what the stored values mean is the header's
-        // (a JPEG 2000 stream may disagree with it, and pydicom follows the header too).
-        decodedBitsAllocated = format.GetBitsAllocated();
-        BitsAllocated = GetOrDefault(DicomTags.BitsAllocated, (int)decodedBitsAllocated);
-        BitsStored = GetOrDefault(DicomTags.BitsStored, (int)format.GetBitsStored());
-        HighBit = GetOrDefault(DicomTags.HighBit, (int)format.GetHighBit());
-        PixelRepresentation = GetOrDefault(DicomTags.PixelRepresentation, (int)format.GetPixelRepresentation());
-        PhotometricInterpretation = GetOrDefault(DicomTags.PhotometricInterpretation, "") is { Length: > 0 } pi
-            ? pi : image.GetPhotometricInterpretation().GetString().Trim();
-        DecodedPhotometricInterpretation = image.GetPhotometricInterpretation().GetString().Trim();
+
+        if (reader is gdcm.ImageReader imageReader)
+        {
+            image = imageReader.GetImage();
+            codec = PixelCodec.Gdcm;
+            var format = image.GetPixelFormat();
+            Rows = checked((int)image.GetRows());
+            Columns = checked((int)image.GetColumns());
+            NumberOfFrames = image.GetNumberOfDimensions() > 2 ? checked((int)image.GetDimension(2)) : 1;
+            SamplesPerPixel = format.GetSamplesPerPixel();
+            // The decoded buffer's layout is GDCM's; what the stored values mean is the header's
+            // (a JPEG 2000 stream may disagree with it, and pydicom follows the header too).
+            decodedBitsAllocated = format.GetBitsAllocated();
+            BitsAllocated = GetOrDefault(DicomTags.BitsAllocated, (int)decodedBitsAllocated);
+            BitsStored = GetOrDefault(DicomTags.BitsStored, (int)format.GetBitsStored());
+            HighBit = GetOrDefault(DicomTags.HighBit, (int)format.GetHighBit());
+            PixelRepresentation = GetOrDefault(DicomTags.PixelRepresentation, (int)format.GetPixelRepresentation());
+            PhotometricInterpretation = GetOrDefault(DicomTags.PhotometricInterpretation, "") is { Length: > 0 } pi
+                ? pi : image.GetPhotometricInterpretation().GetString().Trim();
+            DecodedPhotometricInterpretation = image.GetPhotometricInterpretation().GetString().Trim();
+        }
+        else
+        {
+            // Our codec decodes: the layout is the header's (Open checked DicomCodecs.Supports first).
+            codec = DicomCodecs.For(layout.TransferSyntaxUid);
+            Rows = GetOrDefault(DicomTags.Rows, 0);
+            Columns = GetOrDefault(DicomTags.Columns, 0);
+            NumberOfFrames = Math.Max(1, GetOrDefault(DicomTags.NumberOfFrames, 1)); // pydicom: `NumberOfFrames or 1`
+            SamplesPerPixel = GetOrDefault(DicomTags.SamplesPerPixel, 0);
+            decodedBitsAllocated = GetOrDefault(DicomTags.BitsAllocated, 0);
+            BitsAllocated = decodedBitsAllocated;
+            BitsStored = GetOrDefault(DicomTags.BitsStored, BitsAllocated);
+            HighBit = GetOrDefault(DicomTags.HighBit, BitsStored - 1);
+            PixelRepresentation = GetOrDefault(DicomTags.PixelRepresentation, 0);
+            PhotometricInterpretation = GetOrDefault(DicomTags.PhotometricInterpretation, "");
+            DecodedPhotometricInterpretation = PhotometricInterpretation;
+        }
 
         RescaleSlope = TryGet<double>(DicomTags.RescaleSlope, out var slope) ? slope : null;
         RescaleIntercept = TryGet<double>(DicomTags.RescaleIntercept, out var intercept) ? intercept : null;
@@ -95,6 +116,8 @@ public sealed class DicomImage : IDisposable
             throw new DicomException(path, "Frame Increment Pointer (0028,0009) without Number of Frames (0028,0008): " +
                                            "GDCM 3.0 aborts on such files, so CxrLab refuses them");
         ValidateRle(path, layout);
+        JpegHeaderCheck.Validate(path, layout);
+        if (TryOpenForOwnCodec(path, layout) is { } own) return own;
         var reader = new gdcm.ImageReader();
         try
         {
@@ -112,6 +135,62 @@ public sealed class DicomImage : IDisposable
             throw;
         }
     }
+
+    /// <summary>For a syntax our codecs decode (<see cref="DicomCodecs"/>): the data set read by a plain gdcm.Reader
+    /// (GDCM's ImageReader would touch the codestream while reading — decoding RLE once more, running its JPEG 2000
+    /// header code), when the header describes a layout our codec handles; else null and GDCM decodes.</summary>
+    static DicomImage? TryOpenForOwnCodec(string path, PreflightResult layout)
+    {
+        var codec = DicomCodecs.For(layout.TransferSyntaxUid);
+        if (codec == PixelCodec.Gdcm || !layout.Encapsulated || layout.Fragments is not { Count: > 0 } fragments) return null;
+        var reader = new gdcm.Reader();
+        DicomImage? result = null;
+        try
+        {
+            reader.SetFileName(path);
+            if (!reader.Read())
+                throw new DicomException(path, $"GDCM could not read the file (transfer syntax {layout.TransferSyntaxUid}; corrupt header?)");
+            result = new DicomImage(path, reader, layout);
+            if (!DicomCodecs.Supports(codec, result.SamplesPerPixel, result.PhotometricInterpretation, result.Rows, result.Columns,
+                    result.BitsAllocated, result.BitsStored, result.NumberOfFrames, fragments.Count))
+            {
+                // GDCM decodes this one (colour, say); a JPEG 2000 stream must first agree with the header.
+                if (codec == PixelCodec.Jpeg2000 && result.Rows > 0 && result.Columns > 0 && result.SamplesPerPixel > 0 && result.BitsAllocated > 0
+                    && (fragments.Count == result.NumberOfFrames || result.NumberOfFrames == 1))
+                    DicomCodecs.CheckJpeg2000Headers(path, result.dataSet, result.Rows, result.Columns, result.NumberOfFrames,
+                        result.SamplesPerPixel, result.BitsAllocated);
+                result.Dispose();
+                return null;
+            }
+            result.Validate();
+            return result;
+        }
+        catch
+        {
+            if (result is not null) result.Dispose();
+            else reader.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Threads OpenJPEG may use to decode one JPEG 2000 frame (default 1). GDCM — and so pydicom's GDCM
+    /// handler — decodes JPEG 2000 on every core; keep 1 where files are already decoded in parallel (<c>cxr convert</c>).</summary>
+    public static int Jpeg2000Threads
+    {
+        get => Volatile.Read(ref jpeg2000Threads);
+        set => Volatile.Write(ref jpeg2000Threads, Math.Max(1, value));
+    }
+
+    static int jpeg2000Threads = 1;
+
+    /// <summary>Which decoder produces the pixels: "gdcm", or the native shim's "rle", "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
+    public string Decoder => codec switch
+    {
+        PixelCodec.Rle => "rle",
+        PixelCodec.JpegLs => "charls",
+        PixelCodec.Jpeg2000 => "openjpeg",
+        _ => "gdcm",
+    };
 
     /// <summary>Opens, reads the display stage of frame 0, and closes: the one call the data loaders need.</summary>
     public static Image ReadDisplay(string path, DisplayScaling scaling = DisplayScaling.MinMax)
@@ -492,6 +571,11 @@ public sealed class DicomImage : IDisposable
         ThrowIfDisposed();
         if (decoded is not null) return decoded;
         var expected = (long)FrameBytes * NumberOfFrames;
+        if (this.image is not { } image)
+        {
+            decodedWithoutCodec = true;
+            return decoded = DecodeWithOwnCodec();
+        }
         // Native little endian 8/16/32-bit data is already the stored values: copy GDCM's parsed Pixel Data value
         // once, instead of Bitmap::GetBuffer's slower path through a string stream (measured 20–40 ms for 2 MB).
         if (NativeLittleEndian.Contains(TransferSyntaxUID) && LayoutBits is 8 or 16 or 32
@@ -505,10 +589,34 @@ public sealed class DicomImage : IDisposable
         return decoded = ToTyped(bytes.AsSpan());
     }
 
+    /// <summary>Our codec decodes every frame straight into the typed array; the stored bits are then normalised in place.</summary>
+    Array DecodeWithOwnCodec()
+    {
+        var count = checked(PixelsPerFrame * NumberOfFrames);
+        var signed = PixelRepresentation == 1;
+        Array result = LayoutBits switch
+        {
+            8 => signed ? GC.AllocateUninitializedArray<sbyte>(count) : GC.AllocateUninitializedArray<byte>(count),
+            16 => signed ? GC.AllocateUninitializedArray<short>(count) : GC.AllocateUninitializedArray<ushort>(count),
+            _ => signed ? GC.AllocateUninitializedArray<int>(count) : GC.AllocateUninitializedArray<uint>(count),
+        };
+        var bytes = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(result), checked(count * (LayoutBits / 8)));
+        DicomCodecs.Decode(Path, dataSet, codec, Rows, Columns, NumberOfFrames, LayoutBits / 8, bytes);
+        GC.KeepAlive(reader);
+        if (LayoutBits == 16)
+        {
+            var words = MemoryMarshal.Cast<byte, ushort>(bytes);
+            CopyNormalized16(words, words, Math.Clamp(BitsStored, 1, 16), signed);
+        }
+        else if (BitsStored < LayoutBits) NormalizeStoredBits(result);
+        return result;
+    }
+
     /// <summary>Typed stored values read straight from GDCM's parsed Pixel Data value: one pass from native memory
     /// into the typed array (bits normalised on the way), no intermediate byte[].</summary>
     unsafe Array? TryCopyPixelValue(long expected)
     {
+        var image = this.image!;
         using var element = image.GetDataElement();
         using var value = element.GetByteValue();
         if (value is null) return null;
@@ -525,7 +633,7 @@ public sealed class DicomImage : IDisposable
 
     /// <summary>The address a SWIG void* wrapper holds (gdcm-sharp keeps its getCPtr internal; the field is SWIG's
     /// fixed layout, read once by reflection).</summary>
-    static IntPtr NativeAddress(gdcm.SWIGTYPE_p_void? pointer) =>
+    internal static IntPtr NativeAddress(gdcm.SWIGTYPE_p_void? pointer) =>
         pointer is null || VoidPointerField?.GetValue(pointer) is not System.Runtime.InteropServices.HandleRef handle ? IntPtr.Zero : handle.Handle;
 
     static readonly System.Reflection.FieldInfo? VoidPointerField =
@@ -533,6 +641,7 @@ public sealed class DicomImage : IDisposable
 
     ArraySegment<byte> DecodeWithCodec(long expected)
     {
+        var image = this.image!;
         var length = (long)image.GetBufferLength();
         // GDCM hands 1-bit images back packed, 8 pixels a byte (least significant bit first).
         var packed = LayoutBits == 1 ? (expected + 7) / 8 : expected;
@@ -718,7 +827,7 @@ public sealed class DicomImage : IDisposable
         disposed = true;
         strings.Dispose();
         dataSet.Dispose();
-        image.Dispose();
+        image?.Dispose();
         reader.Dispose();
         decoded = null;
     }

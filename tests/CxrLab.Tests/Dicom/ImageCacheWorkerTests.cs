@@ -1,10 +1,13 @@
 using System.Diagnostics;
+using CxrLab.Dicom;
 using CxrLab.Dicom.Cache;
 
 namespace CxrLab.Tests.Dicom;
 
-/// <summary>Out-of-process conversion: files that abort GDCM (real crashers, checked to kill a process decoding them)
-/// are listed as "decoder crashed" and the run goes on with a new worker, whose PNGs equal in-process ones.</summary>
+/// <summary>Out-of-process conversion: a file whose decoding kills the worker is listed as "decoder crashed" and the run
+/// goes on with a new worker, whose PNGs equal in-process ones. The files that used to abort GDCM (real crashers, checked
+/// to kill python3-gdcm) now fail cleanly in-process, so the dying worker here is the real worker behind a proxy that
+/// calls abort() when asked for a file named "*crash*" — the crash is a real SIGABRT of a worker process.</summary>
 public sealed class ImageCacheWorkerTests : IDisposable
 {
     readonly string root = Directory.CreateTempSubdirectory("cxr-worker-").FullName;
@@ -39,6 +42,33 @@ public sealed class ImageCacheWorkerTests : IDisposable
     }
 
     [Fact]
+    public void The_former_crashers_are_clean_exceptions_in_process()
+    {
+        foreach (var name in Crashers)
+        {
+            var path = FixtureFile.PathOf(Path.Combine("dicom_crash", name));
+            var e = Assert.Throws<DicomException>(() =>
+            {
+                using var dicom = DicomImage.Open(path);
+                dicom.ReadRaw(DicomImage.AllFrames);
+            });
+            Assert.Equal(path, e.Path);
+            Assert.Contains("JPEG", e.Reason);
+        }
+    }
+
+    /// <summary>Stands between the converter and the real worker; aborts (SIGABRT) on a request for a "*crash*" file.</summary>
+    const string AbortingProxy = """
+        import json, os, subprocess, sys
+        worker = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for line in sys.stdin:
+            if line.strip() and "crash" in os.path.basename(json.loads(line)["File"]):
+                os.abort()
+            worker.stdin.write(line); worker.stdin.flush()
+            sys.stdout.write(worker.stdout.readline()); sys.stdout.flush()
+        """;
+
+    [Fact]
     public void A_file_that_crashes_the_decoder_is_listed_and_the_run_goes_on()
     {
         var data = Path.Combine(root, "data");
@@ -51,7 +81,10 @@ public sealed class ImageCacheWorkerTests : IDisposable
         File.WriteAllText(Path.Combine(data, "e_broken.dcm"), "not a DICOM file");
 
         var baseOptions = new ImageCacheOptions { Size = 64, Threads = 1 };
-        var options = baseOptions with { WorkerCommand = ["dotnet", CliDll(), .. ImageCacheWorker.WorkerArguments(baseOptions)] };
+        var options = baseOptions with
+        {
+            WorkerCommand = ["/usr/bin/python3", "-c", AbortingProxy, "dotnet", CliDll(), .. ImageCacheWorker.WorkerArguments(baseOptions)],
+        };
         var report = ImageCacheConverter.Convert(data, Path.Combine(root, "out"), options);
 
         Assert.Equal((5, 2, 3), (report.Total, report.Converted, report.Failed));

@@ -4,9 +4,11 @@ using System.Text.Json;
 namespace CxrLab.Dicom.Cache;
 
 /// <summary>
-/// Out-of-process conversion for untrusted files. Debian's GDCM aborts or corrupts its heap on some corrupt JPEG /
-/// JPEG 2000 streams, which no managed exception handler can catch; a worker process converts the files instead, so
-/// such a file kills only the worker: it is reported as "decoder crashed" and the next file gets a fresh worker.
+/// Out-of-process conversion for untrusted files. Debian's GDCM aborted or corrupted its heap on some corrupt JPEG /
+/// JPEG 2000 streams, which no managed exception handler can catch. Those paths are now closed in-process (the native
+/// shim decodes grayscale JPEG 2000, JPEG-LS and RLE; JPEG headers are checked before GDCM reads them), but GDCM still
+/// decodes the rest, so the worker stays as a second line of defence: a file that kills a worker is reported as
+/// "decoder crashed" and the next file gets a fresh worker.
 /// Protocol: one JSON request a line on the worker's stdin, one JSON reply a line on its stdout.
 /// </summary>
 public static class ImageCacheWorker

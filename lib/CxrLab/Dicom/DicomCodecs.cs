@@ -1,0 +1,148 @@
+using CxrLab.Interop;
+
+namespace CxrLab.Dicom;
+
+/// <summary>Who turns the Pixel Data into stored values.</summary>
+internal enum PixelCodec
+{
+    /// <summary>GDCM's ImageReader and Bitmap::GetBuffer (native syntaxes, the JPEG family, colour, anything unusual).</summary>
+    Gdcm,
+
+    /// <summary>RLE Lossless, PS3.5 Annex G: PackBits per byte segment, in the native shim.</summary>
+    Rle,
+
+    /// <summary>JPEG-LS lossless and near-lossless: CharLS in the native shim (the library GDCM links).</summary>
+    JpegLs,
+
+    /// <summary>JPEG 2000 lossless and lossy: OpenJPEG in the native shim (the library GDCM links).</summary>
+    Jpeg2000,
+}
+
+/// <summary>
+/// Decodes single-sample (grayscale) encapsulated frames with the native shim's codecs, reading the fragments
+/// from GDCM's parsed data set (GDCM still parses the file; only the codestream → samples step is ours).
+/// Why: GDCM's RLE decoder is slower than pydicom's, every GDCM path copies the frame through string streams,
+/// and GDCM's JPEG 2000 path corrupts the heap (aborting the process) on some damaged streams; here a damaged
+/// stream is a <see cref="DicomException"/>. Colour and unusual layouts stay with GDCM.
+/// </summary>
+internal static class DicomCodecs
+{
+    public static PixelCodec For(string transferSyntaxUid) => transferSyntaxUid switch
+    {
+        "1.2.840.10008.1.2.5" => PixelCodec.Rle,
+        "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.4.81" => PixelCodec.JpegLs,
+        "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.91" => PixelCodec.Jpeg2000,
+        _ => PixelCodec.Gdcm,
+    };
+
+    /// <summary>Whether our codec decodes this layout exactly as GDCM and pydicom do: one sample, monochrome,
+    /// 8/16(/32 for RLE)-bit, and frames that map onto fragments one to one (or one frame in several fragments).</summary>
+    public static bool Supports(PixelCodec codec, int samples, string photometric, int rows, int columns, int bitsAllocated, int bitsStored,
+        int frames, int fragments)
+    {
+        if (codec == PixelCodec.Gdcm || samples != 1 || photometric is not ("MONOCHROME1" or "MONOCHROME2")) return false;
+        if (rows <= 0 || columns <= 0 || frames <= 0 || bitsStored <= 0 || bitsStored > bitsAllocated) return false;
+        var bits = codec == PixelCodec.Rle ? bitsAllocated is 8 or 16 or 32 : bitsAllocated is 8 or 16;
+        return bits && fragments > 0 && (fragments == frames || frames == 1);
+    }
+
+    /// <summary>Decodes every frame into <paramref name="target"/> (frames × rows × cols samples of
+    /// <paramref name="bytesPerSample"/> bytes, little endian). Throws <see cref="DicomException"/> on a damaged stream.</summary>
+    public static unsafe void Decode(string path, gdcm.DataSet dataSet, PixelCodec codec, int rows, int columns, int frames,
+        int bytesPerSample, Span<byte> target)
+    {
+        var frameBytes = (long)rows * columns * bytesPerSample;
+        if (target.Length != frameBytes * frames) throw new ArgumentException("target size does not match the frames", nameof(target));
+        fixed (byte* output = target)
+        {
+            var start = output;
+            ForEachFrame(path, dataSet, frames, (data, length, f) =>
+                DecodeFrame(path, codec, data, length, rows, columns, bytesPerSample, start + f * frameBytes, frameBytes, f));
+        }
+    }
+
+    /// <summary>Checks each JPEG 2000 frame's main header against the DICOM header before GDCM decodes it (colour
+    /// frames): GDCM 3.0 overruns its buffer, aborting the process, when the codestream's geometry is not the header's.</summary>
+    public static unsafe void CheckJpeg2000Headers(string path, gdcm.DataSet dataSet, int rows, int columns, int frames, int samples, int bitsAllocated)
+    {
+        ForEachFrame(path, dataSet, frames, (data, length, f) =>
+        {
+            if (Shim.cxr_dicom_j2k_check(data, length, rows, columns, samples, bitsAllocated) < 0)
+            {
+                var error = Shim.LastError();
+                throw new DicomException(path, $"frame {f}: {error.Message}", error);
+            }
+        });
+    }
+
+    unsafe delegate void FrameAction(byte* data, long length, int frame);
+
+    /// <summary>Each frame's codestream: one fragment per frame, or all fragments joined when one frame spans several (PS3.5 A.4).</summary>
+    static unsafe void ForEachFrame(string path, gdcm.DataSet dataSet, int frames, FrameAction action)
+    {
+        using var tag = DicomTags.PixelData.ToGdcm();
+        using var element = dataSet.GetDataElement(tag);
+        using var sequence = element.GetSequenceOfFragments();
+        if (sequence is null) throw new DicomException(path, "Pixel Data is not encapsulated although the transfer syntax is compressed");
+        var fragments = (int)sequence.GetNumberOfFragments();
+        if (fragments == 0 || (fragments != frames && frames != 1))
+            throw new DicomException(path, $"{fragments} Pixel Data fragment(s) for {frames} frame(s)");
+        if (fragments == frames)
+        {
+            for (var f = 0; f < frames; f++)
+            {
+                var (data, length) = FragmentBytes(path, sequence, f);
+                action((byte*)data, length, f);
+            }
+        }
+        else
+        {
+            var total = 0L;
+            for (var i = 0; i < fragments; i++) total += FragmentBytes(path, sequence, i).Length;
+            var joined = GC.AllocateUninitializedArray<byte>(checked((int)total));
+            var at = 0L;
+            for (var i = 0; i < fragments; i++)
+            {
+                var (data, length) = FragmentBytes(path, sequence, i);
+                new ReadOnlySpan<byte>((void*)data, checked((int)length)).CopyTo(joined.AsSpan((int)at));
+                at += length;
+            }
+            fixed (byte* data = joined) action(data, total, 0);
+        }
+        GC.KeepAlive(sequence);
+        GC.KeepAlive(dataSet);
+    }
+
+    static (IntPtr Data, long Length) FragmentBytesCore(gdcm.SequenceOfFragments sequence, int index)
+    {
+        using var fragment = sequence.GetFragment((uint)index);
+        using var value = fragment.GetByteValue();
+        if (value is null) return (IntPtr.Zero, 0);
+        using var length = value.GetLength();
+        return (DicomImage.NativeAddress(value.GetVoidPointer()), length.GetValueLength());
+    }
+
+    static (IntPtr Data, long Length) FragmentBytes(string path, gdcm.SequenceOfFragments sequence, int index)
+    {
+        var (data, length) = FragmentBytesCore(sequence, index);
+        if (length > 0 && data == IntPtr.Zero) throw new DicomException(path, $"Pixel Data fragment {index} could not be read");
+        return (data, length);
+    }
+
+    static unsafe void DecodeFrame(string path, PixelCodec codec, byte* data, long length, int rows, int columns, int bytesPerSample,
+        byte* output, long outputBytes, int frame)
+    {
+        var status = codec switch
+        {
+            PixelCodec.Rle => Shim.cxr_dicom_rle_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
+            PixelCodec.JpegLs => Shim.cxr_dicom_jpegls_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
+            PixelCodec.Jpeg2000 => Shim.cxr_dicom_j2k_decode(data, length, rows, columns, bytesPerSample, DicomImage.Jpeg2000Threads, output, outputBytes),
+            _ => throw new ArgumentOutOfRangeException(nameof(codec)),
+        };
+        if (status < 0)
+        {
+            var error = Shim.LastError();
+            throw new DicomException(path, $"frame {frame}: {error.Message}", error);
+        }
+    }
+}
