@@ -68,15 +68,16 @@ CXR_API int cxr_native_set_heap_policy(int retain) {
 }
 
 // glibc's own accounting: bytes handed out from the heap and not freed, and bytes in separately mapped blocks.
-CXR_API int cxr_native_heap_stats(int64_t* in_use, int64_t* mapped) {
+CXR_API int cxr_native_heap_stats(int64_t* in_use, int64_t* mapped, int64_t* free_bytes) {
   CXR_TRY(-1, {
 #if defined(__GLIBC__)
     auto m = mallinfo2();
     *in_use = static_cast<int64_t>(m.uordblks);
     *mapped = static_cast<int64_t>(m.hblkhd);
+    *free_bytes = static_cast<int64_t>(m.fordblks);
     return 1;
 #else
-    *in_use = *mapped = -1;
+    *in_use = *mapped = *free_bytes = -1;
     return 0;
 #endif
   })

@@ -12,7 +12,7 @@ internal static partial class Shim
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_torch_has_mkldnn();
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_native_set_heap_policy(int retain);
     [DllImport(NativeLibraries.Shim)] public static extern int cxr_native_release_free_memory();
-    [DllImport(NativeLibraries.Shim)] public static extern int cxr_native_heap_stats(out long inUse, out long mapped);
+    [DllImport(NativeLibraries.Shim)] public static extern int cxr_native_heap_stats(out long inUse, out long mapped, out long free);
     [DllImport(NativeLibraries.Shim)] public static extern double cxr_torch_gemm_gflops(long n, int reps);
 
     [DllImport(NativeLibraries.Shim)]

@@ -56,12 +56,13 @@ public static class TorchRuntime
     public static bool ReleaseFreeMemory() { EnsureInitialized(); return Shim.Check(Shim.cxr_native_release_free_memory()) == 1; }
 
     /// <summary>glibc's heap accounting: bytes allocated and not yet freed (<c>InUse</c>, heap plus mapped
-    /// blocks) and bytes in separately mapped blocks (<c>Mapped</c>); -1 on other C libraries.</summary>
-    public static (long InUse, long Mapped) NativeHeapStats()
+    /// blocks), bytes in separately mapped blocks (<c>Mapped</c>) and free bytes the heap holds for reuse
+    /// (<c>Free</c>); -1 on other C libraries.</summary>
+    public static (long InUse, long Mapped, long Free) NativeHeapStats()
     {
         EnsureInitialized();
-        Shim.Check(Shim.cxr_native_heap_stats(out var inUse, out var mapped));
-        return inUse < 0 ? (-1, -1) : (inUse + mapped, mapped);
+        Shim.Check(Shim.cxr_native_heap_stats(out var inUse, out var mapped, out var free));
+        return inUse < 0 ? (-1, -1, -1) : (inUse + mapped, mapped, free);
     }
 
     /// <summary>libtorch's intra-op thread count.</summary>
