@@ -14,16 +14,20 @@ namespace CxrLab.Cli.Verbs;
 /// <c>ratio_cpu_time</c>: pydicom's CPU seconds over ours for the same files — the same work, whatever the threads.
 /// <c>files_per_s_all_cores</c>/<c>ratio_all_cores</c> decode files in parallel on every core, as <c>cxr convert</c> does.
 /// <c>per_syntax_ratio</c> and <c>decoders</c> say where the time goes.
-/// The files are CXR-like 12-bit images written by pydicom and transcoded by gdcmconv into several syntaxes.</summary>
+/// The files are CXR-like 12-bit images (8-bit for JPEG baseline) written by pydicom and transcoded by gdcmconv into
+/// several syntaxes.</summary>
 public static class BenchDicomVerb
 {
-    static readonly (string Name, string[] Args)[] Syntaxes =
+    /// <summary>gdcmconv's arguments per syntax; the 12-bit source image, or its 8-bit version for JPEG baseline (the
+    /// RSNA pneumonia files' syntax: 8-bit lossy JPEG).</summary>
+    static readonly (string Name, string[] Args, bool EightBit)[] Syntaxes =
     [
-        ("explicit_le", []),
-        ("jpeg_lossless", ["--jpeg"]),
-        ("jpegls_lossless", ["--jpegls"]),
-        ("j2k_lossless", ["--j2k"]),
-        ("rle", ["--rle"]),
+        ("explicit_le", [], false),
+        ("jpeg_baseline", ["--jpeg", "--lossy", "-q", "90"], true),
+        ("jpeg_lossless", ["--jpeg"], false),
+        ("jpegls_lossless", ["--jpegls"], false),
+        ("j2k_lossless", ["--j2k"], false),
+        ("rle", ["--rle"], false),
     ];
 
     public static Command Create()
@@ -44,7 +48,7 @@ public static class BenchDicomVerb
                 var ours = (Dictionary<string, double>)result["per_syntax_files_per_s"]!;
                 var theirs = (Dictionary<string, double>)result["pydicom_per_syntax_files_per_s"]!;
                 var decoders = (Dictionary<string, string>)result["decoders"]!;
-                foreach (var (name, _) in Syntaxes)
+                foreach (var (name, _, _) in Syntaxes)
                     table.AddRow(name, decoders[name], $"{ours[name]:F1}", $"{theirs[name]:F1}", $"{ours[name] / theirs[name]:F2}×");
                 table.AddRow("[bold]all, JPEG 2000 on all cores (as GDCM)[/]", "", $"{result["files_per_s"]:F1}", $"{result["pydicom_files_per_s"]:F1}", $"[bold]{result["ratio"]:F2}×[/]");
                 table.AddRow("[bold]all, one thread[/]", "", $"{result["files_per_s_1thread"]:F1}", $"{result["pydicom_files_per_s"]:F1}", $"[bold]{result["ratio_1thread"]:F2}×[/]");
@@ -203,15 +207,20 @@ public static class BenchDicomVerb
                 ds.WindowCenter = 2048; ds.WindowWidth = 4096
                 ds.PixelData = np.round(img * 4095).astype(np.uint16).tobytes()
                 ds.save_as(f"{{dir}}/base{i}.dcm", write_like_original=False)
+                ds.BitsAllocated = 8; ds.BitsStored = 8; ds.HighBit = 7; ds.WindowCenter = 128; ds.WindowWidth = 256
+                ds.PhotometricInterpretation = "MONOCHROME2"
+                ds.PixelData = np.round(img * 255).astype(np.uint8).tobytes()
+                ds.save_as(f"{{dir}}/base8_{i}.dcm", write_like_original=False)
             """;
         Python.Run(code);
         var files = new List<(string, string)>();
         for (var i = 0; i < images; i++)
-            foreach (var (name, args) in Syntaxes)
+            foreach (var (name, args, eightBit) in Syntaxes)
             {
                 var target = Path.Combine(dir, $"{name}{i}.dcm");
-                if (args.Length == 0) File.Copy(Path.Combine(dir, $"base{i}.dcm"), target);
-                else Python.Exec("gdcmconv", [.. args, Path.Combine(dir, $"base{i}.dcm"), target]);
+                var source = Path.Combine(dir, eightBit ? $"base8_{i}.dcm" : $"base{i}.dcm");
+                if (args.Length == 0) File.Copy(source, target);
+                else Python.Exec("gdcmconv", [.. args, source, target]);
                 files.Add((name, target));
             }
         return files;

@@ -1,5 +1,5 @@
 // DICOM pixel codecs for single-sample (grayscale) frames: RLE Lossless (our own, PS3.5 Annex G),
-// JPEG-LS (CharLS) and JPEG 2000 (OpenJPEG). The managed side takes the encapsulated fragments from
+// JPEG baseline 8-bit (libjpeg-turbo), JPEG-LS (CharLS) and JPEG 2000 (OpenJPEG). The managed side takes the encapsulated fragments from
 // GDCM's parsed data set and hands one frame's bytes here; the file structure stays GDCM's.
 //
 // Why here and not through GDCM's Bitmap::GetBuffer: one pass from the codestream into the caller's
@@ -11,6 +11,10 @@
 
 #include <charls/charls.h>
 #include <openjpeg.h>
+
+#include <csetjmp>
+#include <cstdio>  // jpeglib.h needs FILE
+#include <jpeglib.h>
 
 #include <algorithm>
 #include <cstring>
@@ -143,6 +147,83 @@ CXR_API int cxr_dicom_rle_decode(const uint8_t* data, int64_t length, int rows, 
         throw std::runtime_error("RLE segment " + std::to_string(s) + " decodes to " + std::to_string(got) + " bytes; the image needs " +
                                  std::to_string(pixels));
     }
+    return 0;
+  })
+}
+
+namespace {
+// libjpeg reports errors through error_exit, which must not return: jump back to the decode call. Warnings
+// (level -1: corrupt entropy data, a premature end) fail the decode too — GDCM's libjpeg would fill the rest
+// of the image with grey, and a silently damaged X-ray is worse than a clear error.
+struct JpegErrors {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr info) {
+  auto* errors = reinterpret_cast<JpegErrors*>(info->err);
+  (*info->err->format_message)(info, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+void jpeg_message(j_common_ptr info, int level) {
+  if (level < 0) jpeg_fail(info);
+}
+
+// The part between setjmp and longjmp holds no C++ object with a destructor (longjmp would skip it).
+// Returns an empty string on success, else libjpeg's message or our own.
+std::string decode_jpeg_baseline(const uint8_t* data, int64_t length, int rows, int cols, uint8_t* out) {
+  jpeg_decompress_struct info;
+  JpegErrors errors;
+  info.err = jpeg_std_error(&errors.manager);
+  errors.manager.error_exit = jpeg_fail;
+  errors.manager.emit_message = jpeg_message;
+  errors.message[0] = 0;
+  const char* problem = nullptr;
+  char detail[160] = {0};
+  if (setjmp(errors.jump)) {
+    jpeg_destroy_decompress(&info);
+    return std::string("JPEG: ") + errors.message;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, data, static_cast<unsigned long>(length));
+  jpeg_read_header(&info, TRUE);
+  if (info.image_width != static_cast<JDIMENSION>(cols) || info.image_height != static_cast<JDIMENSION>(rows) ||
+      info.num_components != 1) {
+    std::snprintf(detail, sizeof detail, "JPEG stream is %ux%u with %d component(s); the header says %dx%d with 1", info.image_width,
+                  info.image_height, info.num_components, cols, rows);
+    problem = detail;
+  } else if (info.data_precision != 8) {
+    std::snprintf(detail, sizeof detail, "JPEG stream holds %d-bit samples; the header allocates 8", info.data_precision);
+    problem = detail;
+  }
+  if (problem) {
+    jpeg_destroy_decompress(&info);
+    return problem;
+  }
+  // The IJG defaults GDCM's libjpeg uses too (accurate integer IDCT), so the samples are the same.
+  info.out_color_space = JCS_GRAYSCALE;
+  info.dct_method = JDCT_ISLOW;
+  jpeg_start_decompress(&info);
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = out + static_cast<int64_t>(info.output_scanline) * cols;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return {};
+}
+}  // namespace
+
+// Decodes one 8-bit JPEG baseline/extended (process 1/2) frame of a single-sample image with libjpeg(-turbo):
+// rows x cols bytes at out. The stream's size, component count and precision must be the header's.
+CXR_API int cxr_dicom_jpeg_decode(const uint8_t* data, int64_t length, int rows, int cols, uint8_t* out, int64_t out_bytes) {
+  CXR_TRY(-1, {
+    check_output(rows, cols, 1, out_bytes, out);
+    if (!data || length < 4 || data[0] != 0xFF || data[1] != 0xD8) throw std::runtime_error("JPEG frame does not start with an SOI marker");
+    const std::string error = decode_jpeg_baseline(data, length, rows, cols, out);
+    if (!error.empty()) throw std::runtime_error(error);
     return 0;
   })
 }

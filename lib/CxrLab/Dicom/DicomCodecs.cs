@@ -11,6 +11,10 @@ internal enum PixelCodec
     /// <summary>RLE Lossless, PS3.5 Annex G: PackBits per byte segment, in the native shim.</summary>
     Rle,
 
+    /// <summary>JPEG baseline and extended with 8-bit samples (processes 1 and 2): libjpeg-turbo in the native shim, the
+    /// IJG decoder GDCM bundles with SIMD kernels and the same accurate integer IDCT (the same samples).</summary>
+    JpegBaseline,
+
     /// <summary>JPEG-LS lossless and near-lossless: CharLS in the native shim (the library GDCM links).</summary>
     JpegLs,
 
@@ -21,7 +25,7 @@ internal enum PixelCodec
 /// <summary>
 /// Decodes single-sample (grayscale) encapsulated frames with the native shim's codecs, reading the fragments
 /// from GDCM's parsed data set (GDCM still parses the file; only the codestream → samples step is ours).
-/// Why: GDCM's RLE decoder is slower than pydicom's, every GDCM path copies the frame through string streams,
+/// Why: GDCM's RLE decoder is slower than pydicom's, its JPEG baseline decoder is IJG's without SIMD, every GDCM path copies the frame through string streams,
 /// and GDCM's JPEG 2000 path corrupts the heap (aborting the process) on some damaged streams; here a damaged
 /// stream is a <see cref="DicomException"/>. Colour and unusual layouts stay with GDCM.
 /// </summary>
@@ -30,6 +34,7 @@ internal static class DicomCodecs
     public static PixelCodec For(string transferSyntaxUid) => transferSyntaxUid switch
     {
         "1.2.840.10008.1.2.5" => PixelCodec.Rle,
+        "1.2.840.10008.1.2.4.50" or "1.2.840.10008.1.2.4.51" => PixelCodec.JpegBaseline,
         "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.4.81" => PixelCodec.JpegLs,
         "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.91" => PixelCodec.Jpeg2000,
         _ => PixelCodec.Gdcm,
@@ -42,7 +47,12 @@ internal static class DicomCodecs
     {
         if (codec == PixelCodec.Gdcm || samples != 1 || photometric is not ("MONOCHROME1" or "MONOCHROME2")) return false;
         if (rows <= 0 || columns <= 0 || frames <= 0 || bitsStored <= 0 || bitsStored > bitsAllocated) return false;
-        var bits = codec == PixelCodec.Rle ? bitsAllocated is 8 or 16 or 32 : bitsAllocated is 8 or 16;
+        var bits = codec switch
+        {
+            PixelCodec.Rle => bitsAllocated is 8 or 16 or 32,
+            PixelCodec.JpegBaseline => bitsAllocated == 8, // 12-bit extended JPEG stays with GDCM's 12-bit libjpeg
+            _ => bitsAllocated is 8 or 16,
+        };
         return bits && fragments > 0 && (fragments == frames || frames == 1);
     }
 
@@ -135,6 +145,7 @@ internal static class DicomCodecs
         var status = codec switch
         {
             PixelCodec.Rle => Shim.cxr_dicom_rle_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
+            PixelCodec.JpegBaseline => Shim.cxr_dicom_jpeg_decode(data, length, rows, columns, output, outputBytes),
             PixelCodec.JpegLs => Shim.cxr_dicom_jpegls_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
             PixelCodec.Jpeg2000 => Shim.cxr_dicom_j2k_decode(data, length, rows, columns, bytesPerSample, DicomImage.Jpeg2000Threads, output, outputBytes),
             _ => throw new ArgumentOutOfRangeException(nameof(codec)),

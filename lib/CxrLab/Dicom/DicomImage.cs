@@ -183,10 +183,11 @@ public sealed class DicomImage : IDisposable
 
     static int jpeg2000Threads = 1;
 
-    /// <summary>Which decoder produces the pixels: "gdcm", or the native shim's "rle", "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
+    /// <summary>Which decoder produces the pixels: "gdcm", or the native shim's "rle", "libjpeg-turbo" (8-bit JPEG baseline/extended), "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
     public string Decoder => codec switch
     {
         PixelCodec.Rle => "rle",
+        PixelCodec.JpegBaseline => "libjpeg-turbo",
         PixelCodec.JpegLs => "charls",
         PixelCodec.Jpeg2000 => "openjpeg",
         _ => "gdcm",

@@ -10,6 +10,9 @@ internal static partial class Shim
     public static extern unsafe int cxr_dicom_rle_decode(byte* data, long length, int rows, int cols, int bytesPerSample, byte* output, long outputBytes);
 
     [DllImport(NativeLibraries.Shim)]
+    public static extern unsafe int cxr_dicom_jpeg_decode(byte* data, long length, int rows, int cols, byte* output, long outputBytes);
+
+    [DllImport(NativeLibraries.Shim)]
     public static extern unsafe int cxr_dicom_jpegls_decode(byte* data, long length, int rows, int cols, int bytesPerSample, byte* output, long outputBytes);
 
     [DllImport(NativeLibraries.Shim)]

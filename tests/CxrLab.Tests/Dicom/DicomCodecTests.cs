@@ -70,5 +70,64 @@ public sealed class DicomCodecTests : IDisposable
         }
     }
 
+    const string WriteJpeg = """
+        import numpy as np, subprocess, sys, pydicom
+        from pydicom.dataset import Dataset, FileMetaDataset
+        from pydicom.uid import ExplicitVRLittleEndian
+        from pydicom.pixel_data_handlers import gdcm_handler
+        stem = sys.argv[1]
+        rng = np.random.default_rng(3)
+        rows, cols, frames = 301, 257, 2
+        y, x = np.mgrid[0:rows, 0:cols]
+        arr = np.stack([np.clip(120 + 80 * np.sin(x / (9 + f)) * np.cos(y / 13) + rng.normal(0, 12, (rows, cols)), 0, 255) for f in range(frames)]).astype(np.uint8)
+        meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
+        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
+        ds.PhotometricInterpretation = "MONOCHROME1"; ds.BitsAllocated = 8; ds.BitsStored = 8; ds.HighBit = 7; ds.PixelRepresentation = 0
+        ds.PixelData = arr.tobytes()
+        ds.save_as(stem + "_native.dcm", write_like_original=False)
+        # DCMTK's encoder (not GDCM's), JPEG baseline (process 1)
+        subprocess.run(["dcmcjpeg", "+eb", "+q", "85", stem + "_native.dcm", stem + ".dcm"], check=True)
+        pydicom.config.pixel_data_handlers = [gdcm_handler]
+        decoded = pydicom.dcmread(stem + ".dcm")
+        assert decoded.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+        np.save(stem + ".npy", decoded.pixel_array)
+        """;
+
+    [Fact]
+    public void Jpeg_baseline_decodes_to_the_samples_gdcm_gives_pydicom()
+    {
+        var stem = Path.Combine(dir, "jpeg_baseline");
+        PythonReference.Run($"import sys\nsys.argv = ['jpeg', {System.Text.Json.JsonSerializer.Serialize(stem)}]\n" + WriteJpeg);
+        using var dicom = DicomImage.Open(stem + ".dcm");
+        Assert.Equal("libjpeg-turbo", dicom.Decoder);
+        var ours = dicom.ReadPixels(PixelStage.Raw, DicomImage.AllFrames);
+        var (theirs, shape) = NpyFile.Read(stem + ".npy");
+        Assert.Equal(shape, ours.Shape());
+        Assert.Equal((byte[])theirs, (byte[])ours.Data);
+    }
+
+    [Fact]
+    public void Jpeg_baseline_with_a_damaged_stream_is_a_DicomException()
+    {
+        var stem = Path.Combine(dir, "jpeg_damaged");
+        PythonReference.Run($"import sys\nsys.argv = ['jpeg', {System.Text.Json.JsonSerializer.Serialize(stem)}]\n" + WriteJpeg);
+        var bytes = File.ReadAllBytes(stem + ".dcm");
+        // The second frame's fragment: cut its entropy-coded data short by overwriting it with an EOI marker.
+        var soi = 0;
+        for (var found = 0; found < 2; soi++)
+            if (bytes[soi] == 0xFF && bytes[soi + 1] == 0xD8 && bytes[soi + 2] == 0xFF) found++;
+        var middle = soi + (bytes.Length - soi) / 2;
+        bytes[middle] = 0xFF;
+        bytes[middle + 1] = 0xD9;
+        File.WriteAllBytes(stem + ".dcm", bytes);
+        using var dicom = DicomImage.Open(stem + ".dcm");
+        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
+        Assert.Contains("frame 1", e.Reason);
+        Assert.Contains("JPEG", e.Reason);
+    }
+
     public void Dispose() => Directory.Delete(dir, recursive: true);
 }
