@@ -8,6 +8,10 @@ internal enum PixelCodec
     /// <summary>GDCM's ImageReader and Bitmap::GetBuffer (native syntaxes, the JPEG family, colour, anything unusual).</summary>
     Gdcm,
 
+    /// <summary>Native (uncompressed) little-endian samples read from the file straight into the typed array: GDCM
+    /// parses the header only (ReadUpToTag), so the pixel bytes are read once instead of copied through GDCM.</summary>
+    Native,
+
     /// <summary>RLE Lossless, PS3.5 Annex G: PackBits per byte segment, in the native shim.</summary>
     Rle,
 
@@ -33,6 +37,7 @@ internal static class DicomCodecs
 {
     public static PixelCodec For(string transferSyntaxUid) => transferSyntaxUid switch
     {
+        "1.2.840.10008.1.2" or "1.2.840.10008.1.2.1" => PixelCodec.Native,
         "1.2.840.10008.1.2.5" => PixelCodec.Rle,
         "1.2.840.10008.1.2.4.50" or "1.2.840.10008.1.2.4.51" => PixelCodec.JpegBaseline,
         "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.4.81" => PixelCodec.JpegLs,
@@ -41,12 +46,13 @@ internal static class DicomCodecs
     };
 
     /// <summary>Whether our codec decodes this layout exactly as GDCM and pydicom do: one sample, monochrome,
-    /// 8/16(/32 for RLE)-bit, and frames that map onto fragments one to one (or one frame in several fragments).</summary>
+    /// 8/16(/32 for RLE and native)-bit, and frames that map onto fragments one to one (or one frame in several fragments).</summary>
     public static bool Supports(PixelCodec codec, int samples, string photometric, int rows, int columns, int bitsAllocated, int bitsStored,
         int frames, int fragments)
     {
         if (codec == PixelCodec.Gdcm || samples != 1 || photometric is not ("MONOCHROME1" or "MONOCHROME2")) return false;
         if (rows <= 0 || columns <= 0 || frames <= 0 || bitsStored <= 0 || bitsStored > bitsAllocated) return false;
+        if (codec == PixelCodec.Native) return bitsAllocated is 8 or 16 or 32;
         var bits = codec switch
         {
             PixelCodec.Rle => bitsAllocated is 8 or 16 or 32,

@@ -142,21 +142,26 @@ public sealed class DicomImage : IDisposable
     static DicomImage? TryOpenForOwnCodec(string path, PreflightResult layout)
     {
         var codec = DicomCodecs.For(layout.TransferSyntaxUid);
-        if (codec == PixelCodec.Gdcm || !layout.Encapsulated || layout.Fragments is not { Count: > 0 } fragments) return null;
+        var native = codec == PixelCodec.Native;
+        if (codec == PixelCodec.Gdcm) return null;
+        if (native ? layout.Encapsulated || layout.PixelDataOffset < 0 : !layout.Encapsulated || layout.Fragments is not { Count: > 0 }) return null;
+        var fragments = layout.Fragments?.Count ?? 0;
         var reader = new gdcm.Reader();
         DicomImage? result = null;
         try
         {
             reader.SetFileName(path);
-            if (!reader.Read())
+            // Native pixel data is read by us from its offset, so GDCM stops at the Pixel Data element.
+            using var pixelData = DicomTags.PixelData.ToGdcm();
+            if (!(native ? reader.ReadUpToTag(pixelData) : reader.Read()))
                 throw new DicomException(path, $"GDCM could not read the file (transfer syntax {layout.TransferSyntaxUid}; corrupt header?)");
             result = new DicomImage(path, reader, layout);
             if (!DicomCodecs.Supports(codec, result.SamplesPerPixel, result.PhotometricInterpretation, result.Rows, result.Columns,
-                    result.BitsAllocated, result.BitsStored, result.NumberOfFrames, fragments.Count))
+                    result.BitsAllocated, result.BitsStored, result.NumberOfFrames, fragments))
             {
                 // GDCM decodes this one (colour, say); a JPEG 2000 stream must first agree with the header.
                 if (codec == PixelCodec.Jpeg2000 && result.Rows > 0 && result.Columns > 0 && result.SamplesPerPixel > 0 && result.BitsAllocated > 0
-                    && (fragments.Count == result.NumberOfFrames || result.NumberOfFrames == 1))
+                    && (fragments == result.NumberOfFrames || result.NumberOfFrames == 1))
                     DicomCodecs.CheckJpeg2000Headers(path, result.dataSet, result.Rows, result.Columns, result.NumberOfFrames,
                         result.SamplesPerPixel, result.BitsAllocated);
                 result.Dispose();
@@ -183,9 +188,10 @@ public sealed class DicomImage : IDisposable
 
     static int jpeg2000Threads = 1;
 
-    /// <summary>Which decoder produces the pixels: "gdcm", or the native shim's "rle", "libjpeg-turbo" (8-bit JPEG baseline/extended), "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
+    /// <summary>Which decoder produces the pixels: "gdcm", "native" (uncompressed samples read from the file), or the native shim's "rle", "libjpeg-turbo" (8-bit JPEG baseline/extended), "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
     public string Decoder => codec switch
     {
+        PixelCodec.Native => "native",
         PixelCodec.Rle => "rle",
         PixelCodec.JpegBaseline => "libjpeg-turbo",
         PixelCodec.JpegLs => "charls",
@@ -602,7 +608,8 @@ public sealed class DicomImage : IDisposable
             _ => signed ? GC.AllocateUninitializedArray<int>(count) : GC.AllocateUninitializedArray<uint>(count),
         };
         var bytes = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(result), checked(count * (LayoutBits / 8)));
-        DicomCodecs.Decode(Path, dataSet, codec, Rows, Columns, NumberOfFrames, LayoutBits / 8, bytes);
+        if (codec == PixelCodec.Native) ReadNativeSamples(bytes);
+        else DicomCodecs.Decode(Path, dataSet, codec, Rows, Columns, NumberOfFrames, LayoutBits / 8, bytes);
         GC.KeepAlive(reader);
         if (LayoutBits == 16)
         {
@@ -611,6 +618,21 @@ public sealed class DicomImage : IDisposable
         }
         else if (BitsStored < LayoutBits) NormalizeStoredBits(result);
         return result;
+    }
+
+    /// <summary>Native little-endian samples from the file into <paramref name="target"/> (Validate checked that the Pixel
+    /// Data value holds them). The file may have changed since Open: a short read is an error, not garbage.</summary>
+    void ReadNativeSamples(Span<byte> target)
+    {
+        using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        var offset = layout.PixelDataOffset;
+        while (!target.IsEmpty)
+        {
+            var n = RandomAccess.Read(handle, target, offset);
+            if (n <= 0) throw new DicomException(Path, $"the file ended while reading Pixel Data at byte {offset} (changed since it was opened?)");
+            target = target[n..];
+            offset += n;
+        }
     }
 
     /// <summary>Typed stored values read straight from GDCM's parsed Pixel Data value: one pass from native memory

@@ -13,8 +13,11 @@ namespace CxrLab.Dicom;
 /// <param name="HasFrameIncrementPointer">(0028,0009) is present at the top level.</param>
 /// <param name="Fragments">File offsets and lengths of the encapsulated pixel data fragments after the offset table
 /// (offsets into the inflated data set for deflated files).</param>
+/// <param name="PixelDataOffset">File offset of the top-level native (not encapsulated) Pixel Data value; -1 when
+/// there is none or the data set is deflated.</param>
 internal sealed record PreflightResult(string TransferSyntaxUid, long FileBytes, long PixelDataBytes, bool Encapsulated,
-    bool HasNumberOfFrames = false, bool HasFrameIncrementPointer = false, IReadOnlyList<(long Offset, long Length)>? Fragments = null);
+    bool HasNumberOfFrames = false, bool HasFrameIncrementPointer = false, IReadOnlyList<(long Offset, long Length)>? Fragments = null,
+    long PixelDataOffset = -1);
 
 /// <summary>
 /// Walks a file's element headers (tag, VR, length — never the values) and checks every declared
@@ -94,7 +97,8 @@ internal static class DicomPreflight
         walker.WalkDataSet(pos, source.Length, 0, topLevel: true);
         walker.CheckPixelFormat(ts);
         ts ??= walker.Explicit ? (walker.BigEndian ? ExplicitBig : "1.2.840.10008.1.2.1") : ImplicitLittle;
-        return new PreflightResult(ts, source.Length, walker.PixelDataBytes, walker.Encapsulated, walker.HasNumberOfFrames, walker.HasFrameIncrementPointer, walker.Fragments);
+        return new PreflightResult(ts, source.Length, walker.PixelDataBytes, walker.Encapsulated, walker.HasNumberOfFrames, walker.HasFrameIncrementPointer, walker.Fragments,
+            walker.Encapsulated ? -1 : walker.PixelDataOffset);
     }
 
     static byte[] Inflate(Source source, long start, string path)
@@ -126,6 +130,7 @@ internal static class DicomPreflight
         public bool Explicit { get; set; } = true;
         public bool BigEndian { get; set; }
         public long PixelDataBytes { get; private set; } = -1;
+        public long PixelDataOffset { get; private set; } = -1;
         public bool Encapsulated { get; private set; }
         public bool HasNumberOfFrames { get; private set; }
         public bool HasFrameIncrementPointer { get; private set; }
@@ -290,7 +295,7 @@ internal static class DicomPreflight
                 if (valueStart + length > end)
                     throw Fail($"element ({group:X4},{element:X4}) at byte {pos} declares {length} bytes but only {Math.Max(0, end - valueStart)} remain " +
                                $"in the {(topLevel ? "file" : "enclosing item")} (truncated or corrupt length)");
-                if (isPixelData) PixelDataBytes = length;
+                if (isPixelData) { PixelDataBytes = length; PixelDataOffset = valueStart; }
                 if (depth == 0 && ImageAttributeVrs.TryGetValue((uint)group << 16 | element, out var expectedVr))
                     CheckImageAttribute(pos, group, element, vr, expectedVr, valueStart, length);
                 if (vr == "SQ" || (vr is null or "UN" && length >= 8 && StartsWithItem(valueStart)))
