@@ -74,6 +74,8 @@ struct HuffmanTable {
       const int n = counts[length - 1];
       value_offset[length] = k - code;
       for (int i = 0; i < n; ++i, ++code, ++k) {
+        // As IJG: the codes of each length must fit in it, the all-ones code excluded (checked before it indexes the lookup).
+        if (code + 1 >= 1 << length) fail("Huffman table " + std::to_string(id) + " has more codes than its code lengths allow");
         const int symbol = values[k];
         if (length > kLookupBits) continue;
         const int shift = kLookupBits - length;
@@ -91,8 +93,6 @@ struct HuffmanTable {
           lookup[index] = entry;
         }
       }
-      // As IJG: the codes of each length must fit in it, the all-ones code excluded.
-      if (code >= 1 << length) fail("Huffman table " + std::to_string(id) + " has more codes than its code lengths allow");
       max_code[length] = n ? code - 1 : -1;
       code <<= 1;
     }
