@@ -271,7 +271,8 @@ public sealed class DicomCodecTests : IDisposable
     [InlineData(8, 1, 0, 3)]
     [InlineData(12, 4, 1, 5)]
     [InlineData(16, 6, 0, 7)]
-    [InlineData(16, 5, 2, 1)]
+    [InlineData(16, 5, 2, 2)]
+    [InlineData(10, 1, 0, 1)]  // every row its own interval: 31 RST markers, RST0..RST7 four times over
     [InlineData(14, 7, 0, 2)]
     [InlineData(16, 3, 1, 100)] // one interval longer than the image: no RST marker at all
     public void Jpeg_lossless_with_restart_intervals_decodes_to_the_encoded_values(int bits, int predictor, int pointTransform, int restartRows)
