@@ -1,5 +1,6 @@
 // DICOM pixel codecs for single-sample (grayscale) frames: RLE Lossless (our own, PS3.5 Annex G),
-// JPEG baseline 8-bit (libjpeg-turbo), JPEG-LS (CharLS) and JPEG 2000 (OpenJPEG). The managed side takes the encapsulated fragments from
+// JPEG baseline 8-bit (libjpeg-turbo), JPEG-LS (CharLS) and JPEG 2000 (OpenJPEG); JPEG Lossless is our own too
+// (dicom_jpeg_lossless.cpp). The managed side takes the encapsulated fragments from
 // GDCM's parsed data set and hands one frame's bytes here; the file structure stays GDCM's.
 //
 // Why here and not through GDCM's Bitmap::GetBuffer: one pass from the codestream into the caller's
@@ -8,6 +9,7 @@
 // or a heap overrun that aborts the process. Every size is checked against the header the caller
 // passes before anything is written.
 #include "cxr_native.h"
+#include "dicom_codec_common.h"
 
 #include <charls/charls.h>
 #include <openjpeg.h>
@@ -23,13 +25,7 @@
 #include <vector>
 
 namespace {
-void check_output(int rows, int cols, int bytes_per_sample, int64_t out_bytes, const void* out) {
-  if (rows <= 0 || cols <= 0) throw std::invalid_argument("image size must be positive");
-  if (bytes_per_sample != 1 && bytes_per_sample != 2 && bytes_per_sample != 4)
-    throw std::invalid_argument("bytes per sample must be 1, 2 or 4");
-  if (!out || out_bytes != static_cast<int64_t>(rows) * cols * bytes_per_sample)
-    throw std::invalid_argument("output buffer size does not match rows x cols x bytes per sample");
-}
+using cxr::dicom::check_output;
 
 uint32_t read_u32le(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |

@@ -19,6 +19,10 @@ internal enum PixelCodec
     /// IJG decoder GDCM bundles with SIMD kernels and the same accurate integer IDCT (the same samples).</summary>
     JpegBaseline,
 
+    /// <summary>JPEG Lossless, process 14 (any predictor, and SV1 = predictor 1), 2..16-bit samples: our own decoder in the
+    /// native shim (GDCM's is IJG's 6b lossless patch, several times slower, and fills damaged streams with grey).</summary>
+    JpegLossless,
+
     /// <summary>JPEG-LS lossless and near-lossless: CharLS in the native shim (the library GDCM links).</summary>
     JpegLs,
 
@@ -29,7 +33,7 @@ internal enum PixelCodec
 /// <summary>
 /// Decodes single-sample (grayscale) encapsulated frames with the native shim's codecs, reading the fragments
 /// from GDCM's parsed data set (GDCM still parses the file; only the codestream → samples step is ours).
-/// Why: GDCM's RLE decoder is slower than pydicom's, its JPEG baseline decoder is IJG's without SIMD, every GDCM path copies the frame through string streams,
+/// Why: GDCM's RLE decoder is slower than pydicom's, its JPEG baseline and lossless decoders are IJG's without SIMD or table-driven lossless decoding, every GDCM path copies the frame through string streams,
 /// and GDCM's JPEG 2000 path corrupts the heap (aborting the process) on some damaged streams; here a damaged
 /// stream is a <see cref="DicomException"/>. Colour and unusual layouts stay with GDCM.
 /// </summary>
@@ -40,6 +44,7 @@ internal static class DicomCodecs
         "1.2.840.10008.1.2" or "1.2.840.10008.1.2.1" => PixelCodec.Native,
         "1.2.840.10008.1.2.5" => PixelCodec.Rle,
         "1.2.840.10008.1.2.4.50" or "1.2.840.10008.1.2.4.51" => PixelCodec.JpegBaseline,
+        "1.2.840.10008.1.2.4.57" or "1.2.840.10008.1.2.4.70" => PixelCodec.JpegLossless,
         "1.2.840.10008.1.2.4.80" or "1.2.840.10008.1.2.4.81" => PixelCodec.JpegLs,
         "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.91" => PixelCodec.Jpeg2000,
         _ => PixelCodec.Gdcm,
@@ -152,6 +157,7 @@ internal static class DicomCodecs
         {
             PixelCodec.Rle => Shim.cxr_dicom_rle_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
             PixelCodec.JpegBaseline => Shim.cxr_dicom_jpeg_decode(data, length, rows, columns, output, outputBytes),
+            PixelCodec.JpegLossless => Shim.cxr_dicom_jpeg_lossless_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
             PixelCodec.JpegLs => Shim.cxr_dicom_jpegls_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
             PixelCodec.Jpeg2000 => Shim.cxr_dicom_j2k_decode(data, length, rows, columns, bytesPerSample, DicomImage.Jpeg2000Threads, output, outputBytes),
             _ => throw new ArgumentOutOfRangeException(nameof(codec)),

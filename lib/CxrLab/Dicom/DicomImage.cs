@@ -188,12 +188,13 @@ public sealed class DicomImage : IDisposable
 
     static int jpeg2000Threads = 1;
 
-    /// <summary>Which decoder produces the pixels: "gdcm", "native" (uncompressed samples read from the file), or the native shim's "rle", "libjpeg-turbo" (8-bit JPEG baseline/extended), "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
+    /// <summary>Which decoder produces the pixels: "gdcm", "native" (uncompressed samples read from the file), or the native shim's "rle", "libjpeg-turbo" (8-bit JPEG baseline/extended), "jpeg-lossless" (our JPEG Lossless decoder), "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
     public string Decoder => codec switch
     {
         PixelCodec.Native => "native",
         PixelCodec.Rle => "rle",
         PixelCodec.JpegBaseline => "libjpeg-turbo",
+        PixelCodec.JpegLossless => "jpeg-lossless",
         PixelCodec.JpegLs => "charls",
         PixelCodec.Jpeg2000 => "openjpeg",
         _ => "gdcm",
