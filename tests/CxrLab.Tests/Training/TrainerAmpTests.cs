@@ -91,6 +91,23 @@ public sealed class TrainerAmpTests : IDisposable
     }
 
     [Fact]
+    public void Amp_is_a_yaml_key_and_a_set_override_and_is_written_to_the_run_log()
+    {
+        Assert.True(Config("yaml", amp: true).Train.Amp);
+        var overridden = ExperimentConfigLoader.Load("name: x\n", "x.yaml", ["train.amp=true"]);
+        Assert.True(overridden.Train.Amp);
+        Assert.False(ExperimentConfigLoader.Load("name: x\n").Train.Amp);
+        var config = Config("note", amp: true);
+        var run = RunDirectory.Create(config);
+        var (trainer, model) = Build(config, run);
+        using (trainer) using (model)
+        {
+            Assert.Null(trainer.Scaler);  // CPU: bfloat16 needs no loss scaling
+            Assert.Contains("bfloat16 autocast without loss scaling", File.ReadAllText(run.LogFile));
+        }
+    }
+
+    [Fact]
     public void A_loss_scaler_in_the_trainer_keeps_losses_and_its_state_resumes_exactly()
     {
         // Scaling by powers of two is exact in float32, so the losses equal unscaled training; with
