@@ -123,5 +123,14 @@ public sealed class TrainerAmpTests : IDisposable
         Assert.Equal(stateA, stateB);
         AssertSameRow(uninterrupted, resumed, "scaled");
         AssertSameRow(plain, uninterrupted, "scaled vs plain");
+
+        // Accumulating two micro-batches per step: each micro-batch loss is scaled, the sum unscaled
+        // once before clipping; still the same losses as unscaled accumulation.
+        var accumulating = Config("accumulate", amp: false);
+        accumulating.Train.Accumulate = 2;
+        var (scaledAcc, stateAcc, _) = Run(accumulating, interrupt: false, Scaler);
+        var (plainAcc, _, _) = Run(accumulating, interrupt: false, () => null);
+        Assert.Equal(new GradScalerState(4096, 2, 0.5, 1, 0), stateAcc);  // 3 batches → 2 optimizer steps
+        AssertSameRow(plainAcc, scaledAcc, "accumulated scaled vs plain");
     }
 }
