@@ -92,7 +92,7 @@ public sealed class Trainer : IDisposable
     /// <c>train.log</c>); null for plain float32.</summary>
     public string? PrecisionNote { get; }
 
-    /// <summary>The loss scaler (CUDA mixed precision only).</summary>
+    /// <summary>The loss scaler: the one given to the constructor, else a default one with <c>train.amp</c> on CUDA; null otherwise.</summary>
     public GradScaler? Scaler => scaler;
 
     public RunDirectory Run { get; }
