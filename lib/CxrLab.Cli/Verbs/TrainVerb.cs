@@ -41,6 +41,7 @@ public static class TrainVerb
             var (trainSet, valSet) = ExperimentRunner.Datasets(cfg);
             var metric = ExperimentRunner.Metric(valSet);
             using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run);
+            if (trainer.PrecisionNote is { } precision) AnsiConsole.MarkupLine(Markup.Escape(precision));
             if (resuming)
             {
                 trainer.Resume(run.LastCheckpoint);

@@ -256,8 +256,13 @@ CXR_API void* cxr_vision_roi_align(void* input, void* rois, double spatial_scale
     TORCH_CHECK(pooled_h > 0 && pooled_w > 0, "roi_align: output size must be positive");
     auto device = x.device();
     auto xc = device.is_cpu() ? x : x.to(at::kCPU);
+    // float16/bfloat16 features (autocast): computed in float32 and returned in the input's dtype, as
+    // torchvision's autocast kernel for roi_align does.
+    auto reduced = xc.scalar_type() == at::kHalf || xc.scalar_type() == at::kBFloat16;
+    if (reduced) xc = xc.to(at::kFloat);
     auto rc = r.to(at::kCPU).to(xc.scalar_type()).detach();
     auto out = RoiAlignFunction::apply(xc, rc, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned != 0);
+    if (reduced) out = out.to(x.scalar_type());
     return cxr::new_handle(device.is_cpu() ? std::move(out) : out.to(device));
   })
 }

@@ -5,7 +5,7 @@ namespace CxrLab.Torch;
 /// <summary>PyTorch's <c>torch</c> namespace: tensor creation, joining, functional ops, autograd and
 /// runtime switches. Every tensor function is one boxed dispatcher call.</summary>
 #pragma warning disable CS8981 // PyTorch spelling on purpose: ports read torch.zeros(...)
-public static class torch
+public static partial class torch
 #pragma warning restore CS8981
 {
     static class A

@@ -198,7 +198,10 @@ public sealed class TrainConfig
 
     public double EmaDecay { get; set; } = 0.9998;
 
-    /// <summary>Mixed precision (CUDA only; ignored on CPU with a note).</summary>
+    /// <summary>Mixed precision: forward and losses under autocast. On CUDA float16 with dynamic loss
+    /// scaling (GradScaler); on CPU bfloat16 autocast without scaling (libtorch's CPU autocast is
+    /// bfloat16 only; a note in the log says so, and on CPUs without native bfloat16 it is usually
+    /// slower than float32). Backward, optimizer and validation stay float32.</summary>
     public bool Amp { get; set; }
 
     /// <summary><c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>

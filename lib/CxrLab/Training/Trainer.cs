@@ -4,6 +4,7 @@ using System.Text.Json;
 using CxrLab.Interop;
 using CxrLab.Models.Detection;
 using CxrLab.Torch;
+using CxrLab.Torch.Amp;
 using CxrLab.Torch.Nn;
 using CxrLab.Torch.Optim;
 using CxrLab.Torch.Serialization;
@@ -26,7 +27,12 @@ public enum TrainingOutcome { Completed, EarlyStopped, Cancelled }
 /// augmentation from (index, epoch), and libtorch's generator is re-seeded before every batch
 /// (which fixes the RPN/RoI samplers); so a resumed run logs the same losses as an uninterrupted one.
 /// Cancellation (the token) is honoured after an optimizer step: the state is saved and resuming
-/// continues inside the epoch.</summary>
+/// continues inside the epoch.
+/// With <c>train.amp</c> the forward pass and losses run under autocast on the training device:
+/// float16 on CUDA with dynamic loss scaling (<see cref="GradScaler"/>: each micro-batch's loss is
+/// scaled, gradients are unscaled once before clipping, a step with inf/NaN gradients is skipped and
+/// the scale backs off); bfloat16 on CPU without scaling (bfloat16 has float32's exponent range).
+/// Backward runs outside autocast; validation runs in float32.</summary>
 public sealed class Trainer : IDisposable
 {
     readonly ExperimentConfig config;
@@ -42,11 +48,17 @@ public sealed class Trainer : IDisposable
     readonly int batchesPerEpoch;
     readonly long stepsPerEpoch;
     readonly double[] baseLrs;
+    readonly DeviceType deviceType;
+    readonly GradScaler? scaler;
     TrainerState state = new();
     Dictionary<string, double> partialSums = [];
     int partialBatches;
 
-    public Trainer(ExperimentConfig config, Module module, IDetectionDataset train, IDetectionDataset? validation, ValidationMetric? metric, RunDirectory run)
+    /// <summary>A trainer for <paramref name="module"/>. <paramref name="scaler"/> replaces the default loss
+    /// scaler (a default <see cref="GradScaler"/> with <c>train.amp</c> on CUDA, none otherwise); the
+    /// trainer disposes it.</summary>
+    public Trainer(ExperimentConfig config, Module module, IDetectionDataset train, IDetectionDataset? validation, ValidationMetric? metric, RunDirectory run,
+        GradScaler? scaler = null)
     {
         this.config = config;
         this.module = module;
@@ -63,7 +75,25 @@ public sealed class Trainer : IDisposable
         ema = config.Train.Ema ? new ModelEma(module, config.Train.EmaDecay) : null;
         earlyStopping = new EarlyStopping(config.Train.EarlyStoppingPatience, config.Train.EarlyStoppingMinDelta);
         Log = MetricsLog.Open(run);
+        deviceType = Device.Parse(config.Train.Device).Type;
+        if (config.Train.Amp)
+        {
+            if (deviceType == DeviceType.CUDA) scaler ??= new GradScaler();
+            PrecisionNote = deviceType == DeviceType.CUDA
+                ? "train.amp: mixed precision, CUDA autocast to float16 with dynamic loss scaling (GradScaler)"
+                : "train.amp on CPU: mixed precision is bfloat16 autocast without loss scaling (float16 autocast is CUDA only); " +
+                  "on CPUs without native bfloat16 instructions it is usually slower than float32";
+            File.AppendAllText(run.LogFile, PrecisionNote + Environment.NewLine);
+        }
+        this.scaler = scaler;
     }
+
+    /// <summary>How the run computes when <c>train.amp</c> is set (also written once to the run's
+    /// <c>train.log</c>); null for plain float32.</summary>
+    public string? PrecisionNote { get; }
+
+    /// <summary>The loss scaler: the one given to the constructor, else a default one with <c>train.amp</c> on CUDA; null otherwise.</summary>
+    public GradScaler? Scaler => scaler;
 
     public RunDirectory Run { get; }
     public MetricsLog Log { get; private set; }
@@ -171,13 +201,20 @@ public sealed class Trainer : IDisposable
         var samples = indices.Select(i => train.Load(i, epoch)).ToList();
         try
         {
-            var losses = model.ForwardTrain(samples.Select(s => s.Image).ToList(), samples.Select(s => s.Target).ToList());
-            var total = losses.Values.Aggregate((a, b) => a + b);
+            Dictionary<string, Tensor> losses;
+            Tensor total;
+            // Forward and loss under autocast (when train.amp), backward outside it, as PyTorch's AMP recipe.
+            using (config.Train.Amp ? torch.autocast(deviceType) : null)
+            {
+                losses = model.ForwardTrain(samples.Select(s => s.Image).ToList(), samples.Select(s => s.Target).ToList());
+                total = losses.Values.Aggregate((a, b) => a + b);
+            }
             var values = losses.ToDictionary(kv => kv.Key, kv => (double)kv.Value.item<float>());
             if (values.Values.Any(v => !double.IsFinite(v)))
                 throw new InvalidOperationException($"loss became {string.Join(", ", values.Select(kv => $"{kv.Key}={kv.Value}"))} at epoch {epoch}; " +
                                                     "lower optimizer.lr, raise schedule.warmup_iters or set train.clip_grad_norm");
-            (config.Train.Accumulate > 1 ? total / config.Train.Accumulate : total).backward();
+            var objective = config.Train.Accumulate > 1 ? total / config.Train.Accumulate : total;
+            (scaler?.scale(objective) ?? objective).backward();
             return values;
         }
         catch (TorchException e) when (e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("can't allocate", StringComparison.OrdinalIgnoreCase))
@@ -196,9 +233,15 @@ public sealed class Trainer : IDisposable
     void OptimizerStep()
     {
         SetLearningRate(state.Step);
+        scaler?.unscale_(optimizer);  // clip the true gradients, not the scaled ones
         if (config.Train.ClipGradNorm > 0)
             GradClip.clip_grad_norm_(optimizer.param_groups.SelectMany(g => g.Params), config.Train.ClipGradNorm);
-        optimizer.step();
+        if (scaler is null) optimizer.step();
+        else
+        {
+            scaler.step(optimizer);  // skipped when a gradient is inf/NaN
+            scaler.update();
+        }
         optimizer.zero_grad();
         ema?.Update(module);
     }
@@ -264,12 +307,14 @@ public sealed class Trainer : IDisposable
             ["partial_sums"] = JsonSerializer.Serialize(partialSums),
             ["ema_updates"] = (ema?.Updates ?? 0).ToString(CultureInfo.InvariantCulture),
         };
-        new TrainingCheckpoint
+        var checkpoint = new TrainingCheckpoint
         {
             State = state with { Extra = extra },
             Groups = groups,
             GroupMetadata = { ["optimizer"] = JsonSerializer.Serialize(opt.Groups) },
-        }.Save(path);
+        };
+        if (scaler is not null) checkpoint.GroupMetadata["grad_scaler"] = JsonSerializer.Serialize(scaler.state_dict());
+        checkpoint.Save(path);
     }
 
     /// <summary>Restores everything <see cref="SaveCheckpoint"/> wrote; metrics rows after the saved epoch are dropped.</summary>
@@ -287,6 +332,10 @@ public sealed class Trainer : IDisposable
                 ema.Load(emaGroup.ToDictionary(kv => kv.Key, kv => Tensor.FromBytes(kv.Value.Data, kv.Value.DType, kv.Value.Shape)),
                     long.Parse(ckpt.State.Extra.GetValueOrDefault("ema_updates", "0"), CultureInfo.InvariantCulture));
         }
+        // A checkpoint without scaler state (written without train.amp, or on CPU) starts the scale fresh.
+        if (scaler is not null && ckpt.GroupMetadata.TryGetValue("grad_scaler", out var scalerJson))
+            scaler.load_state_dict(JsonSerializer.Deserialize<GradScalerState>(scalerJson)
+                                   ?? throw new CheckpointException($"{path}: empty grad_scaler state"));
         state = ckpt.State;
         earlyStopping.Restore(state.EarlyStopping);
         partialBatches = int.Parse(state.Extra.GetValueOrDefault("partial_batches", "0"), CultureInfo.InvariantCulture);
@@ -298,5 +347,6 @@ public sealed class Trainer : IDisposable
     {
         optimizer.Dispose();
         ema?.Dispose();
+        scaler?.Dispose();
     }
 }
