@@ -1,3 +1,4 @@
+using CxrLab.Augment;
 using CxrLab.Data;
 using CxrLab.Imaging;
 using CxrLab.Models.Detection;
@@ -26,7 +27,8 @@ public sealed class InMemoryDetectionDataset(IReadOnlyList<(string Id, Image Ima
         var (id, image, target) = items[index];
         if (augment is not null && epoch >= 0)
         {
-            var random = new Random(HashCode.Combine(seed, index, epoch));
+            // SplitMix64, not HashCode (randomised per process): the same augmentation in every run.
+            var random = new Random(SampleSeed.ToInt32(SampleSeed.Of((ulong)seed, epoch, index)));
             (image, target) = augment(image.Clone(), target, random);
         }
         return new DetectionSample(id, ToTensor(image), ToModelTarget(target, map));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using CxrLab.Augment;
 using CxrLab.Interop;
 using CxrLab.Models.Detection;
 using CxrLab.Torch;
@@ -127,10 +128,15 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>The (seeded) order of training images in <paramref name="epoch"/>.</summary>
-    public int[] EpochOrder(int epoch)
+    public int[] EpochOrder(int epoch) => EpochOrder(train.Count, config.Seed, epoch);
+
+    /// <summary>The seeded order of <paramref name="count"/> images in <paramref name="epoch"/>: the same in every process
+    /// (a resumed run continues in a new one), so the seed is mixed with SplitMix64 — never HashCode, which .NET
+    /// randomises per process.</summary>
+    public static int[] EpochOrder(int count, long seed, int epoch)
     {
-        var order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(HashCode.Combine(config.Seed, epoch, 0x5eed)).Shuffle(order);
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(SampleSeed.ToInt32(SampleSeed.Of((ulong)seed, epoch, 0x5eed))).Shuffle(order);
         return order;
     }
 
