@@ -151,6 +151,11 @@ struct BitReader {
 
 // T.87 A.5.3 (decoding side): a Golomb code of parameter k limited to `limit` bits, with the escape code
 // (LIMIT - qbpp - 1 zeros, a one, then the value minus one in qbpp bits).
+[[noreturn]] void fail_code(const BitReader& b, const char* what) {
+  if (b.padding > 0) fail("the entropy-coded data ends inside a line (truncated or corrupt stream)");
+  fail(std::string("corrupt entropy-coded data (") + what + ")");
+}
+
 [[gnu::noinline]] BitReader decode_value_slow(BitReader b, int k, int limit, int qbpp, int* result) {
   const int escape = limit - qbpp - 1;
   int q = 0;
@@ -159,7 +164,7 @@ struct BitReader {
     if (b.buffer == 0) {
       q += b.count;
       b.count = 0;
-      if (q > escape) fail("corrupt entropy-coded data (a Golomb code longer than LIMIT)");
+      if (q > escape) fail_code(b, "a Golomb code longer than LIMIT");
       continue;
     }
     const int z = __builtin_clzll(b.buffer);
@@ -168,7 +173,7 @@ struct BitReader {
     b.count -= z + 1;
     break;
   }
-  if (q > escape) fail("corrupt entropy-coded data (a Golomb code longer than LIMIT)");
+  if (q > escape) fail_code(b, "a Golomb code longer than LIMIT");
   int value;
   if (q == escape) {
     value = b.bits(qbpp) + 1;
@@ -561,7 +566,11 @@ void decode_scan(const Frame& f, const Params& p, const uint8_t* data, size_t n,
       // A.2.1 edges: Rd at the last column is Rb; Ra at the first is Rb; Rc at the first is the previous line's Ra.
       prev[cols] = prev[cols - 1];
       cur[-1] = prev[0];
-      line.decode(reader, state, prev, cur, cols);
+      try {
+        line.decode(reader, state, prev, cur, cols);
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(std::string(e.what()) + " in line " + std::to_string(y) + " of " + std::to_string(f.rows));
+      }
       if (reader.overrun())
         fail("the entropy-coded data " + (f.restart_interval ? "of restart interval " + std::to_string(k) + " " : std::string()) +
              "ends inside line " + std::to_string(y) + " of " + std::to_string(f.rows) + " (truncated or corrupt stream)");
