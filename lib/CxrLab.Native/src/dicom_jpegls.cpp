@@ -186,17 +186,18 @@ struct BitReader {
   return b;
 }
 
+// Bounded: k <= 24 (A < 2^24, N >= 1) and q < escape <= 47 keep the value below 2^30. Callers whose use of the value
+// could overflow (near-lossless B update) check it against kMaxMapped themselves.
 inline int decode_value(BitReader& b, int k, int limit, int qbpp) {
   if (b.count < 32) b.refill();
   if (__builtin_expect(b.buffer != 0, 1)) {
     const int q = __builtin_clzll(b.buffer);
     const int total = q + 1 + k;
-    if (__builtin_expect(total < b.count && q < limit - qbpp - 1 && k <= 24, 1)) {
+    if (__builtin_expect(total < b.count && q < limit - qbpp - 1, 1)) {
       // The code's one and its k bits are the top k + 1 bits after the zeros.
       const int value = (q << k) + static_cast<int>((b.buffer << q) >> (63 - k)) - (1 << k);
       b.buffer <<= total;
       b.count -= total;
-      if (__builtin_expect(value > kMaxMapped, 0)) fail("corrupt entropy-coded data (an error value beyond the sample range)");
       return value;
     }
   }
@@ -263,31 +264,31 @@ class LineDecoder {
         k = k < 0 ? 0 : k;
         k += (c.n << k) < c.a;
         const int m = decode_value(b, k, limit, qbpp);
+        if (!Lossless && __builtin_expect(m > kMaxMapped, 0)) fail("corrupt entropy-coded data (an error value beyond the sample range)");
         int err = (m >> 1) ^ -(m & 1);
-        if (Lossless && k == 0 && 2 * c.b + c.n - 1 < 0) err = ~err;  // A.5.2's special mapping
-        // A.6: context update and bias.
+        // A.5.2's special mapping (lossless, k = 0, 2B <= -N): the other sign.
+        if (Lossless) err ^= -(k == 0) & ((2 * c.b + c.n - 1) >> 31);
+        // A.6: context update and bias. B stays in (-N, 0] after each update, so with |err| bounded only A can grow.
         int a = c.a + (err < 0 ? -err : err);
         int bias = c.b + err * step;
         int n = c.n;
         int cc = c.c;
-        if (__builtin_expect(a >= kContextLimit || bias >= kContextLimit || bias <= -kContextLimit, 0))
-          fail("corrupt entropy-coded data (a context's error sums overflow)");
+        if (__builtin_expect(a >= kContextLimit, 0)) fail("corrupt entropy-coded data (a context's error sums overflow)");
         if (__builtin_expect(n == reset, 0)) {
           a >>= 1;
           bias >>= 1;
           n >>= 1;
         }
         n += 1;
-        if (bias + n <= 0) {
-          bias += n;
-          bias = bias <= -n ? -n + 1 : bias;
-          cc -= cc > -128;
-        } else if (bias > 0) {
-          bias -= n;
-          bias = bias > 0 ? 0 : bias;
-          cc += cc < 127;
-        }
-        c = {a, bias, cc, n};
+        // A.6.2 without branches: at most one of down/up holds, and the clamps are no-ops otherwise.
+        const int down = bias + n <= 0, up = bias > 0;
+        bias += (n & -down) - (n & -up);
+        bias = std::min(std::max(bias, 1 - n), 0);
+        cc += (up & (cc < 127)) - (down & (cc > -128));
+        c.a = a;
+        c.b = bias;
+        c.c = cc;
+        c.n = n;
         err = (err ^ sign) - sign;
         ra = reconstruct(px + err * step, near, maxval, modulo);
         cur[x] = ra;
@@ -345,6 +346,7 @@ class LineDecoder {
     int k = 0;
     while ((c.n << k) < temp) ++k;
     const int m = decode_value(b, k, p_.limit - kJ[s.run_index] - 1, p_.qbpp);
+    if (m > kMaxMapped) fail("corrupt entropy-coded data (an error value beyond the sample range)");
     const int t = m + type;
     const int map = t & 1;
     const int magnitude = (t + map) / 2;
