@@ -507,5 +507,29 @@ public sealed class DicomCodecTests : IDisposable
         Assert.Contains(reason, e.Reason);
     }
 
+    // What our decoder leaves to CharLS (here a point transform in the scan header; mapping tables likewise) goes to
+    // CharLS, chosen from frame 0's header. CharLS 2.4 refuses it too, so the frame is a DicomException in CharLS's words.
+    [Fact]
+    public void Jpeg_ls_with_a_point_transform_goes_to_charls()
+    {
+        var stem = Path.Combine(dir, "jls_point_transform");
+        PythonReference.Run($"import sys\nsys.argv = ['jls', {Json(stem)}, '8', 'dcmcjpls', '+el', '0', '31', '41', '2']\n" + WriteJpegLs);
+        var bytes = File.ReadAllBytes(stem + ".dcm");
+        var changed = 0;
+        for (var i = 0; i + 10 < bytes.Length; i++)
+            if (bytes[i] == 0xFF && bytes[i + 1] == 0xDA && bytes[i + 2] == 0 && bytes[i + 3] == 8)
+            {
+                bytes[i + 9] = 1; // Al: the last byte of the 8-byte SOS segment
+                changed++;
+            }
+        Assert.Equal(2, changed);
+        File.WriteAllBytes(stem + ".dcm", bytes);
+        using var dicom = DicomImage.Open(stem + ".dcm");
+        Assert.Equal("charls", dicom.Decoder);
+        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
+        Assert.Contains("frame 0", e.Reason);
+        Assert.Contains("not supported by the CharLS decoder", e.Reason);
+    }
+
     public void Dispose() => Directory.Delete(dir, recursive: true);
 }
