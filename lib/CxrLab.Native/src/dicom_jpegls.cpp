@@ -8,7 +8,8 @@
 // The samples are CharLS's bit for bit (T.87 A.4-A.7: MED prediction, bias correction, error mapping with the
 // k = 0 special case, modulo reduction, run mode with J[], run interruption samples, restart intervals).
 //
-// What stays with CharLS (jls_supported answers "no" and the caller decodes with cxr_dicom_jpegls_decode):
+// What stays with CharLS (cxr_dicom_jpegls_own_supports answers 0, cxr_dicom_jpegls_decode_own returns 1, and the
+// caller decodes with cxr_dicom_jpegls_decode):
 // mapping tables (LSE ids 2 and 3, or a scan naming a table), oversize image dimensions (LSE id 4), a point
 // transform (SOS Al != 0) and the JPEG-LS part 2 frame (SOF57). None of these is seen in DICOM archives.
 //
