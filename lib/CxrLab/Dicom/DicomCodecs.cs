@@ -23,8 +23,13 @@ internal enum PixelCodec
     /// native shim (GDCM's is IJG's 6b lossless patch, several times slower, and fills damaged streams with grey).</summary>
     JpegLossless,
 
-    /// <summary>JPEG-LS lossless and near-lossless: CharLS in the native shim (the library GDCM links).</summary>
+    /// <summary>JPEG-LS lossless and near-lossless (one component, 2..16-bit, default or custom presets, restart intervals):
+    /// our own decoder in the native shim (src/dicom_jpegls.cpp), about twice as fast as CharLS and bit for bit the same.</summary>
     JpegLs,
+
+    /// <summary>JPEG-LS with a feature our decoder leaves to CharLS (mapping tables, a point transform, SOF57, LSE 4 —
+    /// not seen in DICOM archives): CharLS in the native shim (the library GDCM links). Chosen from frame 0's header.</summary>
+    CharLs,
 
     /// <summary>JPEG 2000 lossless and lossy: OpenJPEG in the native shim (the library GDCM links).</summary>
     Jpeg2000,
@@ -49,6 +54,22 @@ internal static class DicomCodecs
         "1.2.840.10008.1.2.4.90" or "1.2.840.10008.1.2.4.91" => PixelCodec.Jpeg2000,
         _ => PixelCodec.Gdcm,
     };
+
+    /// <summary>For JPEG-LS: <see cref="PixelCodec.JpegLs"/> (ours) unless frame 0's header uses a feature only CharLS
+    /// decodes. A header that cannot be read here stays with ours, which reports the damage when the frame is decoded.</summary>
+    public static unsafe PixelCodec ChooseJpegLs(gdcm.DataSet dataSet, int rows, int columns, int bitsAllocated)
+    {
+        if (rows <= 0 || columns <= 0 || bitsAllocated is not (8 or 16)) return PixelCodec.JpegLs;
+        using var tag = DicomTags.PixelData.ToGdcm();
+        using var element = dataSet.GetDataElement(tag);
+        using var sequence = element.GetSequenceOfFragments();
+        if (sequence is null || sequence.GetNumberOfFragments() == 0) return PixelCodec.JpegLs;
+        var (data, length) = FragmentBytesCore(sequence, 0);
+        var supported = data == IntPtr.Zero ? -1 : Shim.cxr_dicom_jpegls_own_supports((byte*)data, length, rows, columns, bitsAllocated / 8);
+        GC.KeepAlive(sequence);
+        GC.KeepAlive(dataSet);
+        return supported == 0 ? PixelCodec.CharLs : PixelCodec.JpegLs;
+    }
 
     /// <summary>Whether our codec decodes this layout exactly as GDCM and pydicom do: one sample, monochrome,
     /// 8/16(/32 for RLE and native)-bit, and frames that map onto fragments one to one (or one frame in several fragments).</summary>
@@ -150,6 +171,13 @@ internal static class DicomCodecs
         return (data, length);
     }
 
+    /// <summary>Ours; CharLS for a frame whose stream uses a feature ours leaves to it (the own decoder returns 1, output untouched).</summary>
+    static unsafe int DecodeJpegLs(byte* data, long length, int rows, int columns, int bytesPerSample, byte* output, long outputBytes)
+    {
+        var status = Shim.cxr_dicom_jpegls_decode_own(data, length, rows, columns, bytesPerSample, output, outputBytes);
+        return status == 1 ? Shim.cxr_dicom_jpegls_decode(data, length, rows, columns, bytesPerSample, output, outputBytes) : status;
+    }
+
     static unsafe void DecodeFrame(string path, PixelCodec codec, byte* data, long length, int rows, int columns, int bytesPerSample,
         byte* output, long outputBytes, int frame)
     {
@@ -158,7 +186,8 @@ internal static class DicomCodecs
             PixelCodec.Rle => Shim.cxr_dicom_rle_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
             PixelCodec.JpegBaseline => Shim.cxr_dicom_jpeg_decode(data, length, rows, columns, output, outputBytes),
             PixelCodec.JpegLossless => Shim.cxr_dicom_jpeg_lossless_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
-            PixelCodec.JpegLs => Shim.cxr_dicom_jpegls_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
+            PixelCodec.JpegLs => DecodeJpegLs(data, length, rows, columns, bytesPerSample, output, outputBytes),
+            PixelCodec.CharLs => Shim.cxr_dicom_jpegls_decode(data, length, rows, columns, bytesPerSample, output, outputBytes),
             PixelCodec.Jpeg2000 => Shim.cxr_dicom_j2k_decode(data, length, rows, columns, bytesPerSample, DicomImage.Jpeg2000Threads, output, outputBytes),
             _ => throw new ArgumentOutOfRangeException(nameof(codec)),
         };

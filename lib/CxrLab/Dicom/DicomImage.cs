@@ -89,6 +89,7 @@ public sealed class DicomImage : IDisposable
             PixelRepresentation = GetOrDefault(DicomTags.PixelRepresentation, 0);
             PhotometricInterpretation = GetOrDefault(DicomTags.PhotometricInterpretation, "");
             DecodedPhotometricInterpretation = PhotometricInterpretation;
+            if (codec == PixelCodec.JpegLs) codec = DicomCodecs.ChooseJpegLs(dataSet, Rows, Columns, BitsAllocated);
         }
 
         RescaleSlope = TryGet<double>(DicomTags.RescaleSlope, out var slope) ? slope : null;
@@ -188,14 +189,15 @@ public sealed class DicomImage : IDisposable
 
     static int jpeg2000Threads = 1;
 
-    /// <summary>Which decoder produces the pixels: "gdcm", "native" (uncompressed samples read from the file), or the native shim's "rle", "libjpeg-turbo" (8-bit JPEG baseline/extended), "jpeg-lossless" (our JPEG Lossless decoder), "charls" (JPEG-LS), "openjpeg" (JPEG 2000).</summary>
+    /// <summary>Which decoder produces the pixels: "gdcm", "native" (uncompressed samples read from the file), or the native shim's "rle", "libjpeg-turbo" (8-bit JPEG baseline/extended), "jpeg-lossless" (our JPEG Lossless decoder), "jpeg-ls" (our JPEG-LS decoder), "charls" (JPEG-LS with mapping tables or a point transform), "openjpeg" (JPEG 2000).</summary>
     public string Decoder => codec switch
     {
         PixelCodec.Native => "native",
         PixelCodec.Rle => "rle",
         PixelCodec.JpegBaseline => "libjpeg-turbo",
         PixelCodec.JpegLossless => "jpeg-lossless",
-        PixelCodec.JpegLs => "charls",
+        PixelCodec.JpegLs => "jpeg-ls",
+        PixelCodec.CharLs => "charls",
         PixelCodec.Jpeg2000 => "openjpeg",
         _ => "gdcm",
     };

@@ -3,8 +3,8 @@ using CxrLab.Dicom;
 namespace CxrLab.Tests.Dicom;
 
 /// <summary>The native shim's decoders on streams written by other encoders than GDCM's: pydicom's RLE encoder
-/// (run lengths, literal runs and segment padding of its own), DCMTK's JPEG encoders, a small JPEG Lossless encoder
-/// with restart intervals; odd sizes, signed and unsigned, several frames. The expected values are the array encoded.</summary>
+/// (run lengths, literal runs and segment padding of its own), DCMTK's JPEG and JPEG-LS encoders, gdcmconv's JPEG-LS,
+/// a small JPEG Lossless encoder and spliced JPEG-LS streams with restart intervals; odd sizes, signed and unsigned, several frames. The expected values are the array encoded.</summary>
 public sealed class DicomCodecTests : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("cxr-dicom-codec-").FullName;
@@ -282,10 +282,10 @@ public sealed class DicomCodecTests : IDisposable
         AssertDecodesTo(stem);
     }
 
-    static void AssertDecodesTo(string stem)
+    static void AssertDecodesTo(string stem, string decoder = "jpeg-lossless")
     {
         using var dicom = DicomImage.Open(stem + ".dcm");
-        Assert.Equal("jpeg-lossless", dicom.Decoder);
+        Assert.Equal(decoder, dicom.Decoder);
         var ours = dicom.ReadPixels(PixelStage.Raw, DicomImage.AllFrames);
         var (theirs, shape) = NpyFile.Read(stem + ".npy");
         Assert.Equal(shape, ours.Shape());
@@ -330,6 +330,205 @@ public sealed class DicomCodecTests : IDisposable
         Assert.Contains($"frame {frame}", e.Reason);
         Assert.Contains("JPEG Lossless", e.Reason);
         Assert.Contains(reason, e.Reason);
+    }
+
+    // JPEG-LS from encoders other than ours: DCMTK's dcmcjpls (lossless, near-lossless, custom T1/T2/T3/RESET) and
+    // gdcmconv. A CXR-like 37 x 53 (odd) image, 2 frames: flat patches (run mode, run interruptions), a smooth
+    // gradient with noise (regular mode), a strip of full-range noise (escape codes, modulo reduction). The expected
+    // values are pydicom + GDCM's (CharLS) decode; for lossless also the array written, for near-lossless within NEAR.
+    const string WriteJpegLs = """
+        import numpy as np, subprocess, sys, pydicom
+        from pydicom.dataset import Dataset, FileMetaDataset
+        from pydicom.uid import ExplicitVRLittleEndian
+        from pydicom.pixel_data_handlers import gdcm_handler
+        stem, bits, tool, options, near = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(), int(sys.argv[5])
+        rows, cols, frames = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+        rng = np.random.default_rng(bits * 10 + len(options))
+        hi = (1 << bits) - 1
+        y, x = np.mgrid[0:rows, 0:cols]
+        def frame(f):
+            a = hi / 2 + hi / 4 * np.sin(x / 9 + f) * np.cos(y / 6) + rng.normal(0, hi / 200 + 1, (rows, cols))
+            a[2:9, 3:30] = hi // 3 + f                                  # flat: runs across whole and part lines
+            a[12:14, :] = hi // 5                                       # runs to the end of the line
+            a[20:23, 5:40] = rng.integers(0, hi, (3, 35), endpoint=True)  # full-range noise
+            a[25, ::2] = hi                                             # run interruptions every other sample
+            a[25, 1::2] = hi - 1 - near
+            return a
+        # gdcmconv writes a 16-bit stream (P = 16, MAXVAL 65535) whatever Bits Stored says, so its near-lossless values may
+        # overshoot 2^bits - 1, bits that pydicom shows and DICOM (and we) mask off: keep its samples NEAR from the ends.
+        margin = near if tool == "gdcmconv" else 0
+        arr = np.clip(np.stack([frame(f) for f in range(frames)]), margin, hi - margin).astype(np.uint8 if bits <= 8 else np.uint16)
+        meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
+        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
+        ds.PhotometricInterpretation = "MONOCHROME2"; ds.BitsAllocated = arr.itemsize * 8; ds.BitsStored = bits; ds.HighBit = bits - 1
+        ds.PixelRepresentation = 0
+        ds.PixelData = arr.tobytes()
+        ds.save_as(stem + "_native.dcm", write_like_original=False)
+        # gdcmconv warns about lossy syntaxes on stdout, which is this script's answer
+        subprocess.run([tool, *options, stem + "_native.dcm", stem + ".dcm"], check=True, stdout=subprocess.DEVNULL)
+        pydicom.config.pixel_data_handlers = [gdcm_handler]
+        ds = pydicom.dcmread(stem + ".dcm")
+        reference = ds.pixel_array.reshape(arr.shape)
+        deviation = int(np.abs(reference.astype(np.int64) - arr).max())
+        assert deviation <= near, f"GDCM's decode deviates by {deviation} > NEAR {near}"
+        np.save(stem + ".npy", reference.astype(arr.dtype))
+        print(ds.file_meta.TransferSyntaxUID, deviation)
+        """;
+
+    [Theory]
+    [InlineData(8, "dcmcjpls", "+el", 0, "1.2.840.10008.1.2.4.80")]
+    [InlineData(12, "dcmcjpls", "+el", 0, "1.2.840.10008.1.2.4.80")]
+    [InlineData(16, "dcmcjpls", "+el", 0, "1.2.840.10008.1.2.4.80")]
+    [InlineData(12, "dcmcjpls", "+el +pc", 0, "1.2.840.10008.1.2.4.80")]                     // DCMTK's "cooked" encoder
+    [InlineData(12, "dcmcjpls", "+el +t1 5 +t2 40 +t3 300 +rs 17", 0, "1.2.840.10008.1.2.4.80")] // custom presets (LSE)
+    [InlineData(8, "dcmcjpls", "+en +md 1", 1, "1.2.840.10008.1.2.4.81")]
+    [InlineData(12, "dcmcjpls", "+en +md 3", 3, "1.2.840.10008.1.2.4.81")]
+    [InlineData(16, "dcmcjpls", "+en +md 7 +t1 20 +t2 90 +t3 700 +rs 200", 7, "1.2.840.10008.1.2.4.81")]
+    [InlineData(12, "gdcmconv", "--jpegls", 0, "1.2.840.10008.1.2.4.80")]
+    [InlineData(10, "gdcmconv", "--jpegls --lossy -e 2", 2, "1.2.840.10008.1.2.4.81")] // (gdcmconv ignores the long --allowed-error)
+    public void Jpeg_ls_from_dcmtk_and_gdcm_decodes_to_the_samples_gdcm_gives_pydicom(int bits, string tool, string options, int near, string syntax)
+    {
+        var stem = Path.Combine(dir, $"jls_{bits}_{tool}_{options.Replace(' ', '_')}");
+        var written = PythonReference.Run($"import sys\nsys.argv = ['jls', {Json(stem)}, '{bits}', '{tool}', {Json(options)}, '{near}', '37', '53', '2']\n" + WriteJpegLs);
+        var fields = written.Trim().Split(' ');
+        Assert.Equal(syntax, fields[0]);
+        if (near > 0) Assert.NotEqual("0", fields[1]); // truly near-lossless: the test would not see a wrong NEAR otherwise
+        AssertDecodesTo(stem, "jpeg-ls");
+    }
+
+    // Restart intervals (DRI, RSTn), which neither DCMTK nor GDCM writes: each interval of R lines is encoded by DCMTK as
+    // an image of its own (an interval starts afresh: contexts reset, a zero line above — T.87 as for a new image),
+    // and the codestreams are spliced with RSTn markers between them and a DRI in the header. pydicom with GDCM must
+    // decode the spliced stream to the array too, so it is valid to an independent decoder.
+    const string WriteJpegLsRestarts = """
+        import numpy as np, subprocess, sys, pydicom
+        from pydicom.dataset import Dataset, FileMetaDataset
+        from pydicom.uid import ExplicitVRLittleEndian
+        from pydicom.encaps import encapsulate, generate_pixel_data_frame
+        from pydicom.pixel_data_handlers import gdcm_handler
+        stem, bits, restart_rows, options = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split()
+        rng = np.random.default_rng(bits * 100 + restart_rows)
+        rows, cols, frames = 31, 23, 2
+        hi = (1 << bits) - 1
+        arr = rng.integers(0, hi, (frames, rows, cols), endpoint=True).astype(np.uint16 if bits > 8 else np.uint8)
+        arr[:, 4:12, 3:20] = hi // 2                      # runs
+        def dataset(a, syntax):
+            meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
+            meta.TransferSyntaxUID = syntax
+            ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
+            ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
+            ds.Rows, ds.Columns, ds.SamplesPerPixel = a.shape[-2], a.shape[-1], 1
+            if a.ndim == 3: ds.NumberOfFrames = a.shape[0]
+            ds.PhotometricInterpretation = "MONOCHROME2"; ds.BitsAllocated = arr.itemsize * 8; ds.BitsStored = bits; ds.HighBit = bits - 1
+            ds.PixelRepresentation = 0
+            return ds
+        def encode(strip):
+            ds = dataset(strip, ExplicitVRLittleEndian); ds.PixelData = strip.tobytes()
+            ds.save_as(stem + "_strip.dcm", write_like_original=False)
+            subprocess.run(["dcmcjpls", *options, stem + "_strip.dcm", stem + "_strip_ls.dcm"], check=True)
+            return next(generate_pixel_data_frame(pydicom.dcmread(stem + "_strip_ls.dcm").PixelData))
+        def splice(a):
+            out = bytearray()
+            for k, y in enumerate(range(0, rows, restart_rows)):
+                s = encode(a[y:y + restart_rows])
+                p = 2
+                while s[p + 1] != 0xDA: p += 2 + (s[p + 2] << 8 | s[p + 3])
+                sos_end = p + 2 + (s[p + 2] << 8 | s[p + 3])
+                end = s.rindex(b"\xff\xd9")
+                while s[end - 1] == 0xFF and s[end] != 0 and end - 1 >= sos_end and (end - 1 == sos_end or s[end - 2] != 0xFF): end -= 1
+                if k == 0:
+                    header = bytearray(s[:p])
+                    q = 2
+                    while q < p:
+                        if header[q + 1] == 0xF7: header[q + 5:q + 7] = rows.to_bytes(2, "big")
+                        q += 2 + (header[q + 2] << 8 | header[q + 3])
+                    out += header + bytes([0xFF, 0xDD, 0, 4]) + restart_rows.to_bytes(2, "big") + s[p:sos_end]
+                else:
+                    out += bytes([0xFF, 0xD0 + (k - 1) % 8])
+                out += s[sos_end:end]
+            return bytes(out + b"\xff\xd9")
+        ds = dataset(arr, "1.2.840.10008.1.2.4.80" if "+el" in options else "1.2.840.10008.1.2.4.81")
+        ds.PixelData = encapsulate([splice(arr[f]) for f in range(frames)])
+        ds["PixelData"].is_undefined_length = True
+        ds.save_as(stem + ".dcm", write_like_original=False)
+        pydicom.config.pixel_data_handlers = [gdcm_handler]
+        reference = pydicom.dcmread(stem + ".dcm").pixel_array
+        if "+el" in options: assert np.array_equal(reference, arr), "GDCM decodes the spliced stream differently"
+        np.save(stem + ".npy", reference)
+        """;
+
+    [Theory]
+    [InlineData(8, 3, "+el")]
+    [InlineData(12, 1, "+el")]   // every line its own interval: 30 RST markers, RST0..RST7 cycling
+    [InlineData(16, 7, "+el")]
+    [InlineData(12, 5, "+en +md 2")]
+    public void Jpeg_ls_with_restart_intervals_decodes_to_the_samples_gdcm_gives_pydicom(int bits, int restartRows, string options)
+    {
+        var stem = Path.Combine(dir, $"jls_rst_{bits}_{restartRows}_{options.Replace(' ', '_')}");
+        PythonReference.Run($"import sys\nsys.argv = ['rst', {Json(stem)}, '{bits}', '{restartRows}', {Json(options)}]\n" + WriteJpegLsRestarts);
+        AssertDecodesTo(stem, "jpeg-ls");
+    }
+
+    [Theory]
+    [InlineData("eoi", 1, "ends inside")]               // frame 1 cut short by an EOI marker in its middle
+    [InlineData("rst", 0, "restart marker")]            // a restart marker in a stream without a restart interval
+    [InlineData("zeros", 1, "longer than LIMIT")]       // 128 zero bits: a unary code past LIMIT
+    [InlineData("size", 1, "the DICOM header says")]    // the frame header's width disagrees with Columns
+    [InlineData("components", 0, "component")]          // a three-component frame header
+    public void Jpeg_ls_with_a_damaged_stream_is_a_DicomException(string damage, int frame, string reason)
+    {
+        var stem = Path.Combine(dir, "jls_damaged_" + damage);
+        PythonReference.Run($"import sys\nsys.argv = ['jls', {Json(stem)}, '12', 'dcmcjpls', '+el', '0', '61', '67', '2']\n" + WriteJpegLs);
+        var bytes = File.ReadAllBytes(stem + ".dcm");
+        var starts = new List<int>();
+        for (var i = 0; i + 2 < bytes.Length; i++)
+            if (bytes[i] == 0xFF && bytes[i + 1] == 0xD8 && bytes[i + 2] == 0xFF) starts.Add(i);
+        Assert.Equal(2, starts.Count);
+        var (begin, end) = frame == 0 ? (starts[0], starts[1]) : (starts[1], bytes.Length);
+        var middle = begin + (end - begin) / 2;
+        var sof = bytes.AsSpan(begin).IndexOf([(byte)0xFF, (byte)0xF7]) + begin;
+        switch (damage)
+        {
+            case "eoi": bytes[middle] = 0xFF; bytes[middle + 1] = 0xD9; break;
+            case "rst": bytes[middle] = 0xFF; bytes[middle + 1] = 0xD3; break;
+            case "zeros": Array.Clear(bytes, middle, 16); break;
+            case "size": bytes[sof + 8]++; break; // low byte of the width (SOF55: FF F7, length, P, Y, X)
+            default: bytes[sof + 9] = 3; break;  // Nf
+        }
+        File.WriteAllBytes(stem + ".dcm", bytes);
+        using var dicom = DicomImage.Open(stem + ".dcm");
+        Assert.Equal("jpeg-ls", dicom.Decoder);
+        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
+        Assert.Contains($"frame {frame}", e.Reason);
+        Assert.Contains("JPEG-LS", e.Reason);
+        Assert.Contains(reason, e.Reason);
+    }
+
+    // What our decoder leaves to CharLS (here a point transform in the scan header; mapping tables likewise) goes to
+    // CharLS, chosen from frame 0's header. CharLS 2.4 refuses it too, so the frame is a DicomException in CharLS's words.
+    [Fact]
+    public void Jpeg_ls_with_a_point_transform_goes_to_charls()
+    {
+        var stem = Path.Combine(dir, "jls_point_transform");
+        PythonReference.Run($"import sys\nsys.argv = ['jls', {Json(stem)}, '8', 'dcmcjpls', '+el', '0', '31', '41', '2']\n" + WriteJpegLs);
+        var bytes = File.ReadAllBytes(stem + ".dcm");
+        var changed = 0;
+        for (var i = 0; i + 10 < bytes.Length; i++)
+            if (bytes[i] == 0xFF && bytes[i + 1] == 0xDA && bytes[i + 2] == 0 && bytes[i + 3] == 8)
+            {
+                bytes[i + 9] = 1; // Al: the last byte of the 8-byte SOS segment
+                changed++;
+            }
+        Assert.Equal(2, changed);
+        File.WriteAllBytes(stem + ".dcm", bytes);
+        using var dicom = DicomImage.Open(stem + ".dcm");
+        Assert.Equal("charls", dicom.Decoder);
+        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
+        Assert.Contains("frame 0", e.Reason);
+        Assert.Contains("not supported by the CharLS decoder", e.Reason);
     }
 
     public void Dispose() => Directory.Delete(dir, recursive: true);

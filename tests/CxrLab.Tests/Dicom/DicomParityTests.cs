@@ -89,7 +89,7 @@ public sealed class DicomParityTests(DicomReferenceSet reference) : IClassFixtur
         // grayscale RLE, 8-bit JPEG baseline/extended, JPEG Lossless, JPEG-LS and JPEG 2000 files (every base fixture in each
         // of those syntaxes, plus vendor files; pydicom ships no grayscale JPEG Lossless file), so the equality above covers
         // them; GDCM took the rest.
-        foreach (var (decoder, minimum) in new[] { ("rle", 7), ("native", 17), ("libjpeg-turbo", 7), ("charls", 11), ("openjpeg", 13), ("jpeg-lossless", 12), ("gdcm", 51) })
+        foreach (var (decoder, minimum) in new[] { ("rle", 7), ("native", 17), ("libjpeg-turbo", 7), ("jpeg-ls", 11), ("openjpeg", 13), ("jpeg-lossless", 12), ("gdcm", 51) })
             Assert.True(decoders.GetValueOrDefault(decoder)?.Count >= minimum,
                 $"{decoder} decoded {decoders.GetValueOrDefault(decoder)?.Count ?? 0} files: {string.Join(", ", decoders.GetValueOrDefault(decoder) ?? [])}");
     }
