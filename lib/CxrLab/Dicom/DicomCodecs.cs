@@ -5,7 +5,8 @@ namespace CxrLab.Dicom;
 /// <summary>Who turns the Pixel Data into stored values.</summary>
 internal enum PixelCodec
 {
-    /// <summary>GDCM's ImageReader and Bitmap::GetBuffer (native syntaxes, the JPEG family, colour, anything unusual).</summary>
+    /// <summary>GDCM's ImageReader and Bitmap::GetBuffer (big endian and deflated data, 12-bit JPEG extended, colour,
+    /// anything unusual).</summary>
     Gdcm,
 
     /// <summary>Native (uncompressed) little-endian samples read from the file straight into the typed array: GDCM
@@ -38,7 +39,8 @@ internal enum PixelCodec
 /// <summary>
 /// Decodes single-sample (grayscale) encapsulated frames with the native shim's codecs, reading the fragments
 /// from GDCM's parsed data set (GDCM still parses the file; only the codestream → samples step is ours).
-/// Why: GDCM's RLE decoder is slower than pydicom's, its JPEG baseline and lossless decoders are IJG's without SIMD or table-driven lossless decoding, every GDCM path copies the frame through string streams,
+/// Why: GDCM's RLE decoder is slower than pydicom's, its JPEG baseline and lossless decoders are IJG's without SIMD
+/// or table-driven lossless decoding, every GDCM path copies the frame through string streams,
 /// and GDCM's JPEG 2000 path corrupts the heap (aborting the process) on some damaged streams; here a damaged
 /// stream is a <see cref="DicomException"/>. Colour and unusual layouts stay with GDCM.
 /// </summary>
