@@ -1,11 +1,12 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using CxrLab.Training;
 using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
 /// <summary>`cxr train CONFIG [--resume [RUN_DIR]] [--set key=value ...]`: runs an experiment into
-/// experiments/runs/&lt;name&gt;/&lt;timestamp&gt;/; Ctrl+C saves the state so --resume continues exactly.</summary>
+/// experiments/runs/&lt;name&gt;/&lt;timestamp&gt;/; Ctrl+C or SIGTERM saves the state so --resume continues exactly.</summary>
 public static class TrainVerb
 {
     public static Command Create()
@@ -50,6 +51,8 @@ public static class TrainVerb
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
+            // `kill`, `docker stop` and batch schedulers send SIGTERM before killing: stop as for Ctrl+C, saving the state.
+            using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; cts.Cancel(); });
             TrainingOutcome outcome = TrainingOutcome.Completed;
             var batches = (trainSet.Count + cfg.Train.BatchSize - 1) / cfg.Train.BatchSize;
             try
