@@ -112,6 +112,38 @@ struct OpjDecode {
   }
 };
 
+[[noreturn]] void opj_fail(const char* step, const std::string& error) {
+  throw std::runtime_error(std::string("JPEG 2000 ") + step + ": " + (error.empty() ? "corrupt codestream" : error));
+}
+
+// Opens a JPEG 2000 frame (J2K codestream or JP2 file) from memory and reads its main header into d.image.
+// `source` and `error` must outlive d (OpenJPEG keeps pointers to them). threads <= 1 decodes on the caller's thread.
+void open_j2k(const uint8_t* data, int64_t length, int threads, MemoryStream& source, std::string& error, OpjDecode& d) {
+  if (!data || length < 12) throw std::runtime_error("JPEG 2000 frame is too short");
+  static const uint8_t jp2_signature[12] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A};
+  const bool jp2 = std::memcmp(data, jp2_signature, 12) == 0;
+  if (!jp2 && !(data[0] == 0xFF && data[1] == 0x4F && data[2] == 0xFF && data[3] == 0x51))
+    throw std::runtime_error("not a JPEG 2000 codestream (no SOC/SIZ marker or JP2 signature)");
+  source = MemoryStream{data, static_cast<OPJ_SIZE_T>(length), 0};
+  d.stream = opj_stream_create(1 << 16, OPJ_TRUE);
+  if (!d.stream) throw std::bad_alloc();
+  opj_stream_set_user_data(d.stream, &source, nullptr);
+  opj_stream_set_user_data_length(d.stream, source.length);
+  opj_stream_set_read_function(d.stream, opj_read);
+  opj_stream_set_skip_function(d.stream, opj_skip);
+  opj_stream_set_seek_function(d.stream, opj_seek);
+  d.codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
+  if (!d.codec) throw std::bad_alloc();
+  opj_set_error_handler(d.codec, opj_on_error, &error);
+  opj_set_warning_handler(d.codec, opj_quiet, nullptr);
+  opj_set_info_handler(d.codec, opj_quiet, nullptr);
+  opj_dparameters_t parameters;
+  opj_set_default_decoder_parameters(&parameters);
+  if (!opj_setup_decoder(d.codec, &parameters)) opj_fail("setup", error);
+  if (threads > 1 && !opj_codec_set_threads(d.codec, threads)) opj_fail("threads", error);
+  if (!opj_read_header(d.stream, d.codec, &d.image) || !d.image) opj_fail("header", error);
+}
+
 template <typename T>
 void store_samples(const OPJ_INT32* in, uint8_t* out, int64_t count) {
   auto* typed = reinterpret_cast<T*>(out);
@@ -274,35 +306,10 @@ CXR_API int cxr_dicom_j2k_decode(const uint8_t* data, int64_t length, int rows, 
                                  uint8_t* out, int64_t out_bytes) {
   CXR_TRY(-1, {
     check_output(rows, cols, bytes_per_sample, out_bytes, out);
-    if (!data || length < 12) throw std::runtime_error("JPEG 2000 frame is too short");
-    static const uint8_t jp2_signature[12] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A};
-    const bool jp2 = std::memcmp(data, jp2_signature, 12) == 0;
-    if (!jp2 && !(data[0] == 0xFF && data[1] == 0x4F && data[2] == 0xFF && data[3] == 0x51))
-      throw std::runtime_error("not a JPEG 2000 codestream (no SOC/SIZ marker or JP2 signature)");
-
-    MemoryStream source{data, static_cast<OPJ_SIZE_T>(length), 0};
+    MemoryStream source{};
     std::string error;
     OpjDecode d;
-    d.stream = opj_stream_create(1 << 16, OPJ_TRUE);
-    if (!d.stream) throw std::bad_alloc();
-    opj_stream_set_user_data(d.stream, &source, nullptr);
-    opj_stream_set_user_data_length(d.stream, source.length);
-    opj_stream_set_read_function(d.stream, opj_read);
-    opj_stream_set_skip_function(d.stream, opj_skip);
-    opj_stream_set_seek_function(d.stream, opj_seek);
-    d.codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
-    if (!d.codec) throw std::bad_alloc();
-    opj_set_error_handler(d.codec, opj_on_error, &error);
-    opj_set_warning_handler(d.codec, opj_quiet, nullptr);
-    opj_set_info_handler(d.codec, opj_quiet, nullptr);
-    opj_dparameters_t parameters;
-    opj_set_default_decoder_parameters(&parameters);
-    auto fail = [&](const char* step) {
-      throw std::runtime_error(std::string("JPEG 2000 ") + step + ": " + (error.empty() ? "corrupt codestream" : error));
-    };
-    if (!opj_setup_decoder(d.codec, &parameters)) fail("setup");
-    if (threads > 1 && !opj_codec_set_threads(d.codec, threads)) fail("threads");
-    if (!opj_read_header(d.stream, d.codec, &d.image) || !d.image) fail("header");
+    open_j2k(data, length, threads, source, error, d);
     // The stream must describe the header's image before OpenJPEG allocates anything for its tiles.
     const auto* im = d.image;
     if (im->numcomps != 1 || im->x1 <= im->x0 || im->y1 <= im->y0 || im->x1 - im->x0 != static_cast<OPJ_UINT32>(cols) ||
@@ -310,8 +317,8 @@ CXR_API int cxr_dicom_j2k_decode(const uint8_t* data, int64_t length, int rows, 
       throw std::runtime_error("JPEG 2000 stream is " + std::to_string(im->x1 - im->x0) + "x" + std::to_string(im->y1 - im->y0) +
                                " with " + std::to_string(im->numcomps) + " component(s); the header says " + std::to_string(cols) + "x" +
                                std::to_string(rows) + " with 1");
-    if (!opj_decode(d.codec, d.stream, d.image)) fail("decode");
-    if (!opj_end_decompress(d.codec, d.stream)) fail("decode");
+    if (!opj_decode(d.codec, d.stream, d.image)) opj_fail("decode", error);
+    if (!opj_end_decompress(d.codec, d.stream)) opj_fail("decode", error);
     const auto& c = d.image->comps[0];
     if (!c.data || c.w != static_cast<OPJ_UINT32>(cols) || c.h != static_cast<OPJ_UINT32>(rows) || c.factor != 0)
       throw std::runtime_error("JPEG 2000 decoded component does not match the header's image size");
@@ -334,30 +341,10 @@ CXR_API int cxr_dicom_j2k_decode(const uint8_t* data, int64_t length, int rows, 
 // overruns the heap (aborting the process) when the two disagree.
 CXR_API int cxr_dicom_j2k_check(const uint8_t* data, int64_t length, int rows, int cols, int samples, int bits_allocated) {
   CXR_TRY(-1, {
-    if (!data || length < 12) throw std::runtime_error("JPEG 2000 frame is too short");
-    static const uint8_t jp2_signature[12] = {0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A};
-    const bool jp2 = std::memcmp(data, jp2_signature, 12) == 0;
-    if (!jp2 && !(data[0] == 0xFF && data[1] == 0x4F && data[2] == 0xFF && data[3] == 0x51))
-      throw std::runtime_error("not a JPEG 2000 codestream (no SOC/SIZ marker or JP2 signature)");
-    MemoryStream source{data, static_cast<OPJ_SIZE_T>(length), 0};
+    MemoryStream source{};
     std::string error;
     OpjDecode d;
-    d.stream = opj_stream_create(1 << 16, OPJ_TRUE);
-    if (!d.stream) throw std::bad_alloc();
-    opj_stream_set_user_data(d.stream, &source, nullptr);
-    opj_stream_set_user_data_length(d.stream, source.length);
-    opj_stream_set_read_function(d.stream, opj_read);
-    opj_stream_set_skip_function(d.stream, opj_skip);
-    opj_stream_set_seek_function(d.stream, opj_seek);
-    d.codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
-    if (!d.codec) throw std::bad_alloc();
-    opj_set_error_handler(d.codec, opj_on_error, &error);
-    opj_set_warning_handler(d.codec, opj_quiet, nullptr);
-    opj_set_info_handler(d.codec, opj_quiet, nullptr);
-    opj_dparameters_t parameters;
-    opj_set_default_decoder_parameters(&parameters);
-    if (!opj_setup_decoder(d.codec, &parameters) || !opj_read_header(d.stream, d.codec, &d.image) || !d.image)
-      throw std::runtime_error("JPEG 2000 header: " + (error.empty() ? std::string("corrupt codestream") : error));
+    open_j2k(data, length, 1, source, error, d);
     const auto* im = d.image;
     const bool size_ok = im->x1 > im->x0 && im->y1 > im->y0 && im->x1 - im->x0 == static_cast<OPJ_UINT32>(cols) &&
                          im->y1 - im->y0 == static_cast<OPJ_UINT32>(rows);

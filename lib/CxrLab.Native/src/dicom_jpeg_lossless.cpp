@@ -25,21 +25,11 @@
 
 namespace {
 using cxr::dicom::check_output;
+using cxr::dicom::read_u16be;
+using cxr::dicom::read_u64be;
 
 [[noreturn]] void fail(const std::string& message) { throw std::runtime_error("JPEG Lossless: " + message); }
 
-std::string hex(int byte) {
-  static const char digits[] = "0123456789ABCDEF";
-  return std::string("0xFF") + digits[byte >> 4 & 15] + digits[byte & 15];
-}
-
-uint16_t read_u16be(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
-uint64_t read_u64be(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
 
 // Codes up to this many bits (and, when they fit too, the difference's extra bits) decode with one lookup.
 constexpr int kLookupBits = 11;
@@ -294,37 +284,17 @@ void decode(const uint8_t* data, size_t n, int rows, int cols, int bytes_per_sam
   std::unique_ptr<HuffmanTable[]> tables(new HuffmanTable[4]);
   size_t p = 2;
   while (true) {
-    if (p >= n) fail("the stream ends before the start of scan (SOS)");
-    if (data[p] != 0xFF) fail("byte " + std::to_string(p) + " is not a marker (corrupt header)");
-    while (p < n && data[p] == 0xFF) ++p;  // fill bytes
-    if (p >= n) fail("the stream ends before the start of scan (SOS)");
-    const uint8_t marker = data[p++];
-    if (marker == 0xD8) fail("a second SOI marker before the scan");
-    if (marker == 0xD9) fail("end of image (EOI) before any scan");
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x00) {
-      if (marker == 0x00) fail("a stuffed zero byte in the header (corrupt header)");
-      continue;  // TEM, RSTn: no segment
-    }
-    if (p + 2 > n) fail("a marker segment is cut short");
-    const size_t length = read_u16be(data + p);
-    if (length < 2 || p + length > n)
-      fail("marker " + hex(marker) + " declares " + std::to_string(length) + " bytes; the frame has " +
-           std::to_string(n - p));
-    const uint8_t* body = data + p + 2;
-    const size_t size = length - 2;
-    p += length;
+    const auto segment = cxr::dicom::next_marker_segment(data, n, p, "JPEG Lossless");
+    const uint8_t marker = segment.marker;
+    const uint8_t* body = segment.body;
+    const size_t size = segment.size;
     if (marker == 0xC3) {
       if (have_frame) fail("a second frame header (SOF)");
-      if (size < 6) fail("the frame header (SOF3) is too short");
-      f.precision = body[0];
-      f.rows = read_u16be(body + 1);
-      f.cols = read_u16be(body + 3);
-      const int components = body[5];
-      if (size != 6 + 3 * static_cast<size_t>(components)) fail("the frame header (SOF3) length does not match its component count");
-      if (components != 1)
-        fail("the stream has " + std::to_string(components) + " components; this decoder takes 1 (grayscale)");
-      f.component = body[6];
-      if (f.precision < 2 || f.precision > 16) fail("sample precision " + std::to_string(f.precision) + " (lossless JPEG allows 2..16)");
+      const auto header = cxr::dicom::read_frame_header(segment, "JPEG Lossless", "SOF3");
+      f.precision = header.precision;
+      f.rows = header.rows;
+      f.cols = header.cols;
+      f.component = header.component;
       if (f.rows == 0) fail("the frame header gives no height (a DNL marker); DICOM frames state it");
       if (f.rows != rows || f.cols != cols)
         fail("the stream is " + std::to_string(f.cols) + "x" + std::to_string(f.rows) + "; the DICOM header says " + std::to_string(cols) +

@@ -28,21 +28,11 @@
 
 namespace {
 using cxr::dicom::check_output;
+using cxr::dicom::read_u16be;
+using cxr::dicom::read_u64be;
 
 [[noreturn]] void fail(const std::string& message) { throw std::runtime_error("JPEG-LS: " + message); }
 
-std::string hex(int byte) {
-  static const char digits[] = "0123456789ABCDEF";
-  return std::string("0xFF") + digits[byte >> 4 & 15] + digits[byte & 15];
-}
-
-uint16_t read_u16be(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
-uint64_t read_u64be(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
 
 // T.87 A.7.1.2: run lengths coded by a '1' per 2^J[RUNindex] samples.
 constexpr int kJ[32] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -394,33 +384,17 @@ size_t parse_header(const uint8_t* data, size_t n, Frame& f) {
   };
   size_t p = 2;
   while (true) {
-    if (p >= n) fail("the stream ends before the start of scan (SOS)");
-    if (data[p] != 0xFF) fail("byte " + std::to_string(p) + " is not a marker (corrupt header)");
-    while (p < n && data[p] == 0xFF) ++p;  // fill bytes
-    if (p >= n) fail("the stream ends before the start of scan (SOS)");
-    const uint8_t marker = data[p++];
-    if (marker == 0xD8) fail("a second SOI marker before the scan");
-    if (marker == 0xD9) fail("end of image (EOI) before any scan");
-    if (marker == 0x00) fail("a stuffed zero byte in the header (corrupt header)");
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // TEM, RSTn: no segment
-    if (p + 2 > n) fail("a marker segment is cut short");
-    const size_t length = read_u16be(data + p);
-    if (length < 2 || p + length > n)
-      fail("marker " + hex(marker) + " declares " + std::to_string(length) + " bytes; the frame has " + std::to_string(n - p));
-    const uint8_t* body = data + p + 2;
-    const size_t size = length - 2;
-    p += length;
+    const auto segment = cxr::dicom::next_marker_segment(data, n, p, "JPEG-LS");
+    const uint8_t marker = segment.marker;
+    const uint8_t* body = segment.body;
+    const size_t size = segment.size;
     if (marker == 0xF7) {
       if (have_frame) fail("a second frame header (SOF55)");
-      if (size < 6) fail("the frame header (SOF55) is too short");
-      f.precision = body[0];
-      f.rows = read_u16be(body + 1);
-      f.cols = read_u16be(body + 3);
-      const int components = body[5];
-      if (size != 6 + 3 * static_cast<size_t>(components)) fail("the frame header (SOF55) length does not match its component count");
-      if (components != 1) fail("the stream has " + std::to_string(components) + " components; this decoder takes 1 (grayscale)");
-      f.component = body[6];
-      if (f.precision < 2 || f.precision > 16) fail("sample precision " + std::to_string(f.precision) + " (JPEG-LS allows 2..16)");
+      const auto header = cxr::dicom::read_frame_header(segment, "JPEG-LS", "SOF55");
+      f.precision = header.precision;
+      f.rows = header.rows;
+      f.cols = header.cols;
+      f.component = header.component;
       have_frame = true;
     } else if (marker == 0xF9) {
       leave("a JPEG-LS part 2 frame (SOF57)");

@@ -40,7 +40,7 @@ public sealed class DicomCodecTests : IDisposable
     public void Rle_from_pydicoms_encoder_decodes_to_the_encoded_values(int bits, bool signed)
     {
         var stem = Path.Combine(dir, $"rle_{bits}_{signed}");
-        PythonReference.Run($"import sys\nsys.argv = ['rle', {System.Text.Json.JsonSerializer.Serialize(stem)}, '{bits}', '{(signed ? 1 : 0)}']\n" + WriteRle);
+        RunScript(WriteRle, "rle", stem, bits, signed ? 1 : 0);
         using var dicom = DicomImage.Open(stem + ".dcm");
         Assert.Equal("rle", dicom.Decoder);
         var ours = dicom.ReadPixels(PixelStage.Raw, DicomImage.AllFrames);
@@ -100,7 +100,7 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_baseline_decodes_to_the_samples_gdcm_gives_pydicom()
     {
         var stem = Path.Combine(dir, "jpeg_baseline");
-        PythonReference.Run($"import sys\nsys.argv = ['jpeg', {System.Text.Json.JsonSerializer.Serialize(stem)}]\n" + WriteJpeg);
+        RunScript(WriteJpeg, "jpeg", stem);
         using var dicom = DicomImage.Open(stem + ".dcm");
         Assert.Equal("libjpeg-turbo", dicom.Decoder);
         var ours = dicom.ReadPixels(PixelStage.Raw, DicomImage.AllFrames);
@@ -113,20 +113,14 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_baseline_with_a_damaged_stream_is_a_DicomException()
     {
         var stem = Path.Combine(dir, "jpeg_damaged");
-        PythonReference.Run($"import sys\nsys.argv = ['jpeg', {System.Text.Json.JsonSerializer.Serialize(stem)}]\n" + WriteJpeg);
+        RunScript(WriteJpeg, "jpeg", stem);
         var bytes = File.ReadAllBytes(stem + ".dcm");
         // The second frame's fragment: cut its entropy-coded data short by overwriting it with an EOI marker.
-        var soi = 0;
-        for (var found = 0; found < 2; soi++)
-            if (bytes[soi] == 0xFF && bytes[soi + 1] == 0xD8 && bytes[soi + 2] == 0xFF) found++;
-        var middle = soi + (bytes.Length - soi) / 2;
+        var (begin, end) = FrameRange(bytes, 1);
+        var middle = begin + (end - begin) / 2;
         bytes[middle] = 0xFF;
         bytes[middle + 1] = 0xD9;
-        File.WriteAllBytes(stem + ".dcm", bytes);
-        using var dicom = DicomImage.Open(stem + ".dcm");
-        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
-        Assert.Contains("frame 1", e.Reason);
-        Assert.Contains("JPEG", e.Reason);
+        AssertDamageIsReported(stem + ".dcm", bytes, "libjpeg-turbo", 1, "JPEG", "premature end");
     }
 
     // A CXR-like image (smooth + noise) with the extreme jumps that give difference category 16 (32768, no extra bits)
@@ -170,7 +164,7 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_lossless_from_dcmtks_encoder_decodes_to_the_encoded_values(int bits, bool signed, string options, int pointTransform, string syntax)
     {
         var stem = Path.Combine(dir, $"ljpeg_{bits}_{signed}_{options.Replace(' ', '_')}");
-        var written = PythonReference.Run($"import sys\nsys.argv = ['ljpeg', {Json(stem)}, '{bits}', '{(signed ? 1 : 0)}', {Json(options)}, '{pointTransform}']\n" + WriteJpegLossless);
+        var written = RunScript(WriteJpegLossless, "ljpeg", stem, bits, signed ? 1 : 0, options, pointTransform);
         Assert.Equal(syntax, written.Trim());
         AssertDecodesTo(stem);
     }
@@ -278,7 +272,7 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_lossless_with_restart_intervals_decodes_to_the_encoded_values(int bits, int predictor, int pointTransform, int restartRows)
     {
         var stem = Path.Combine(dir, $"ljpeg_rst_{bits}_{predictor}_{pointTransform}_{restartRows}");
-        PythonReference.Run($"import sys\nsys.argv = ['rst', {Json(stem)}, '{bits}', '{predictor}', '{pointTransform}', '{restartRows}']\n" + WriteJpegLosslessRestarts);
+        RunScript(WriteJpegLosslessRestarts, "rst", stem, bits, predictor, pointTransform, restartRows);
         AssertDecodesTo(stem);
     }
 
@@ -293,7 +287,35 @@ public sealed class DicomCodecTests : IDisposable
         Assert.Equal(theirs.Cast<object>(), ours.Data.Cast<object>());
     }
 
-    static string Json(string text) => System.Text.Json.JsonSerializer.Serialize(text);
+    /// <summary>Runs a reference script with <c>sys.argv</c> set to <paramref name="argv"/> (as strings); returns its stdout.</summary>
+    static string RunScript(string script, params object[] argv) =>
+        PythonReference.Run("import sys\nsys.argv = " +
+                            System.Text.Json.JsonSerializer.Serialize(argv.Select(a => Convert.ToString(a, System.Globalization.CultureInfo.InvariantCulture))) +
+                            "\n" + script);
+
+    /// <summary>Byte range of encapsulated JPEG frame <paramref name="frame"/> in a two-frame file: from its SOI to the next
+    /// SOI (or the end of the file).</summary>
+    static (int Begin, int End) FrameRange(byte[] bytes, int frame)
+    {
+        var starts = new List<int>();
+        for (var i = 0; i + 2 < bytes.Length; i++)
+            if (bytes[i] == 0xFF && bytes[i + 1] == 0xD8 && bytes[i + 2] == 0xFF) starts.Add(i);
+        Assert.Equal(2, starts.Count);
+        return frame == 0 ? (starts[0], starts[1]) : (starts[1], bytes.Length);
+    }
+
+    /// <summary>Writes the damaged bytes, opens the file with <paramref name="decoder"/> and asserts that decoding fails with a
+    /// DicomException naming the frame, the codec and the reason.</summary>
+    void AssertDamageIsReported(string file, byte[] bytes, string decoder, int frame, string codec, string reason)
+    {
+        File.WriteAllBytes(file, bytes);
+        using var dicom = DicomImage.Open(file);
+        Assert.Equal(decoder, dicom.Decoder);
+        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
+        Assert.Contains($"frame {frame}", e.Reason);
+        Assert.Contains(codec, e.Reason);
+        Assert.Contains(reason, e.Reason);
+    }
 
     [Theory]
     [InlineData("eoi", 1, "ends inside row")]             // frame 1 cut short by an EOI marker in its middle
@@ -303,13 +325,9 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_lossless_with_a_damaged_stream_is_a_DicomException(string damage, int frame, string reason)
     {
         var stem = Path.Combine(dir, "ljpeg_damaged_" + damage);
-        PythonReference.Run($"import sys\nsys.argv = ['ljpeg', {Json(stem)}, '12', '0', '+el +sv 1', '0']\n" + WriteJpegLossless);
+        RunScript(WriteJpegLossless, "ljpeg", stem, 12, 0, "+el +sv 1", 0);
         var bytes = File.ReadAllBytes(stem + ".dcm");
-        var starts = new List<int>();
-        for (var i = 0; i + 2 < bytes.Length; i++)
-            if (bytes[i] == 0xFF && bytes[i + 1] == 0xD8 && bytes[i + 2] == 0xFF) starts.Add(i);
-        Assert.Equal(2, starts.Count);
-        var (begin, end) = frame == 0 ? (starts[0], starts[1]) : (starts[1], bytes.Length);
+        var (begin, end) = FrameRange(bytes, frame);
         var middle = begin + (end - begin) / 2;
         switch (damage)
         {
@@ -323,13 +341,7 @@ public sealed class DicomCodecTests : IDisposable
                 bytes[sof + 8]++; // low byte of the width (SOF3: FF C3, length, P, Y, X)
                 break;
         }
-        File.WriteAllBytes(stem + ".dcm", bytes);
-        using var dicom = DicomImage.Open(stem + ".dcm");
-        Assert.Equal("jpeg-lossless", dicom.Decoder);
-        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
-        Assert.Contains($"frame {frame}", e.Reason);
-        Assert.Contains("JPEG Lossless", e.Reason);
-        Assert.Contains(reason, e.Reason);
+        AssertDamageIsReported(stem + ".dcm", bytes, "jpeg-lossless", frame, "JPEG Lossless", reason);
     }
 
     // JPEG-LS from encoders other than ours: DCMTK's dcmcjpls (lossless, near-lossless, custom T1/T2/T3/RESET) and
@@ -392,7 +404,7 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_ls_from_dcmtk_and_gdcm_decodes_to_the_samples_gdcm_gives_pydicom(int bits, string tool, string options, int near, string syntax)
     {
         var stem = Path.Combine(dir, $"jls_{bits}_{tool}_{options.Replace(' ', '_')}");
-        var written = PythonReference.Run($"import sys\nsys.argv = ['jls', {Json(stem)}, '{bits}', '{tool}', {Json(options)}, '{near}', '37', '53', '2']\n" + WriteJpegLs);
+        var written = RunScript(WriteJpegLs, "jls", stem, bits, tool, options, near, 37, 53, 2);
         var fields = written.Trim().Split(' ');
         Assert.Equal(syntax, fields[0]);
         if (near > 0) Assert.NotEqual("0", fields[1]); // truly near-lossless: the test would not see a wrong NEAR otherwise
@@ -468,7 +480,7 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_ls_with_restart_intervals_decodes_to_the_samples_gdcm_gives_pydicom(int bits, int restartRows, string options)
     {
         var stem = Path.Combine(dir, $"jls_rst_{bits}_{restartRows}_{options.Replace(' ', '_')}");
-        PythonReference.Run($"import sys\nsys.argv = ['rst', {Json(stem)}, '{bits}', '{restartRows}', {Json(options)}]\n" + WriteJpegLsRestarts);
+        RunScript(WriteJpegLsRestarts, "rst", stem, bits, restartRows, options);
         AssertDecodesTo(stem, "jpeg-ls");
     }
 
@@ -481,13 +493,9 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_ls_with_a_damaged_stream_is_a_DicomException(string damage, int frame, string reason)
     {
         var stem = Path.Combine(dir, "jls_damaged_" + damage);
-        PythonReference.Run($"import sys\nsys.argv = ['jls', {Json(stem)}, '12', 'dcmcjpls', '+el', '0', '61', '67', '2']\n" + WriteJpegLs);
+        RunScript(WriteJpegLs, "jls", stem, 12, "dcmcjpls", "+el", 0, 61, 67, 2);
         var bytes = File.ReadAllBytes(stem + ".dcm");
-        var starts = new List<int>();
-        for (var i = 0; i + 2 < bytes.Length; i++)
-            if (bytes[i] == 0xFF && bytes[i + 1] == 0xD8 && bytes[i + 2] == 0xFF) starts.Add(i);
-        Assert.Equal(2, starts.Count);
-        var (begin, end) = frame == 0 ? (starts[0], starts[1]) : (starts[1], bytes.Length);
+        var (begin, end) = FrameRange(bytes, frame);
         var middle = begin + (end - begin) / 2;
         var sof = bytes.AsSpan(begin).IndexOf([(byte)0xFF, (byte)0xF7]) + begin;
         switch (damage)
@@ -498,13 +506,7 @@ public sealed class DicomCodecTests : IDisposable
             case "size": bytes[sof + 8]++; break; // low byte of the width (SOF55: FF F7, length, P, Y, X)
             default: bytes[sof + 9] = 3; break;  // Nf
         }
-        File.WriteAllBytes(stem + ".dcm", bytes);
-        using var dicom = DicomImage.Open(stem + ".dcm");
-        Assert.Equal("jpeg-ls", dicom.Decoder);
-        var e = Assert.Throws<DicomException>(() => dicom.ReadRaw(DicomImage.AllFrames));
-        Assert.Contains($"frame {frame}", e.Reason);
-        Assert.Contains("JPEG-LS", e.Reason);
-        Assert.Contains(reason, e.Reason);
+        AssertDamageIsReported(stem + ".dcm", bytes, "jpeg-ls", frame, "JPEG-LS", reason);
     }
 
     // What our decoder leaves to CharLS (here a point transform in the scan header; mapping tables likewise) goes to
@@ -513,7 +515,7 @@ public sealed class DicomCodecTests : IDisposable
     public void Jpeg_ls_with_a_point_transform_goes_to_charls()
     {
         var stem = Path.Combine(dir, "jls_point_transform");
-        PythonReference.Run($"import sys\nsys.argv = ['jls', {Json(stem)}, '8', 'dcmcjpls', '+el', '0', '31', '41', '2']\n" + WriteJpegLs);
+        RunScript(WriteJpegLs, "jls", stem, 8, "dcmcjpls", "+el", 0, 31, 41, 2);
         var bytes = File.ReadAllBytes(stem + ".dcm");
         var changed = 0;
         for (var i = 0; i + 10 < bytes.Length; i++)
