@@ -11,8 +11,7 @@ public sealed class DicomCodecTests : IDisposable
 
     const string WriteRle = """
         import numpy as np, sys
-        from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.uid import ExplicitVRLittleEndian, RLELossless
+        from pydicom.uid import RLELossless
         out, bits, signed = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
         rng = np.random.default_rng(bits + signed)
         rows, cols, frames = 37, 53, 2
@@ -21,13 +20,7 @@ public sealed class DicomCodecTests : IDisposable
         arr = rng.integers(info.min, info.max, (frames, rows, cols), endpoint=True).astype(dtype)
         arr[:, 5:9, :] = 7                      # a run longer than 128 bytes, across rows
         arr[:, 20, :] = np.arange(cols) // 3    # short runs
-        meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
-        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
-        ds.PhotometricInterpretation = "MONOCHROME2"; ds.BitsAllocated = bits; ds.BitsStored = bits; ds.HighBit = bits - 1
-        ds.PixelRepresentation = int(signed)
+        ds = dataset_of(arr, bits, signed=signed)
         ds.compress(RLELossless, arr, encoding_plugin="pydicom")
         ds.save_as(out + ".dcm", write_like_original=False)
         np.save(out + ".npy", arr)
@@ -72,20 +65,13 @@ public sealed class DicomCodecTests : IDisposable
 
     const string WriteJpeg = """
         import numpy as np, subprocess, sys, pydicom
-        from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.uid import ExplicitVRLittleEndian
         from pydicom.pixel_data_handlers import gdcm_handler
         stem = sys.argv[1]
         rng = np.random.default_rng(3)
         rows, cols, frames = 301, 257, 2
         y, x = np.mgrid[0:rows, 0:cols]
         arr = np.stack([np.clip(120 + 80 * np.sin(x / (9 + f)) * np.cos(y / 13) + rng.normal(0, 12, (rows, cols)), 0, 255) for f in range(frames)]).astype(np.uint8)
-        meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
-        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
-        ds.PhotometricInterpretation = "MONOCHROME1"; ds.BitsAllocated = 8; ds.BitsStored = 8; ds.HighBit = 7; ds.PixelRepresentation = 0
+        ds = dataset_of(arr, 8, photometric="MONOCHROME1")
         ds.PixelData = arr.tobytes()
         ds.save_as(stem + "_native.dcm", write_like_original=False)
         # DCMTK's encoder (not GDCM's), JPEG baseline (process 1)
@@ -127,8 +113,6 @@ public sealed class DicomCodecTests : IDisposable
     // in 16-bit images, 37 x 53 (odd), 2 frames, encoded by DCMTK (not GDCM) with the predictor/point transform given.
     const string WriteJpegLossless = """
         import numpy as np, subprocess, sys, pydicom
-        from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.uid import ExplicitVRLittleEndian
         stem, bits, signed, options, pt = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4].split(), int(sys.argv[5])
         rng = np.random.default_rng(bits * 10 + len(options))
         rows, cols, frames = 37, 53, 2
@@ -138,13 +122,7 @@ public sealed class DicomCodecTests : IDisposable
         arr = np.clip(smooth, lo, hi).astype({(8, 0): np.uint8}.get((bits, int(signed)), np.int16 if signed else np.uint16))
         arr[0, 3, 5:8] = [hi, lo, hi]
         arr[1, 10, 10:20] = [lo, hi, lo, hi, (lo + hi + 1) // 2, lo, hi, lo + 1, hi - 1, lo]
-        meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
-        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
-        ds.PhotometricInterpretation = "MONOCHROME2"; ds.BitsAllocated = arr.itemsize * 8; ds.BitsStored = bits; ds.HighBit = bits - 1
-        ds.PixelRepresentation = int(signed)
+        ds = dataset_of(arr, bits, signed=signed)
         ds.PixelData = arr.tobytes()
         ds.save_as(stem + "_native.dcm", write_like_original=False)
         subprocess.run(["dcmcjpeg", *options, stem + "_native.dcm", stem + ".dcm"], check=True)
@@ -174,7 +152,6 @@ public sealed class DicomCodecTests : IDisposable
     // It also uses the second of two Huffman tables, codes of 12..16 bits (past our lookup table), fill bytes and APPn/COM.
     const string WriteJpegLosslessRestarts = """
         import numpy as np, sys, pydicom
-        from pydicom.dataset import Dataset, FileMetaDataset
         from pydicom.encaps import encapsulate
         from pydicom.pixel_data_handlers import gdcm_handler
         """ + "\n" + EncodeLossless + """
@@ -185,13 +162,7 @@ public sealed class DicomCodecTests : IDisposable
         hi = (1 << bits) - 1
         arr = rng.integers(0, hi, (frames, rows, cols), endpoint=True).astype(np.uint16 if bits > 8 else np.uint8)
         arr[0, 2, :8] = [0, hi, 0, hi, hi // 2 + 1, 0, hi, 1]
-        meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
-        meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.57"
-        ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
-        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
-        ds.PhotometricInterpretation = "MONOCHROME2"; ds.BitsAllocated = arr.itemsize * 8; ds.BitsStored = bits; ds.HighBit = bits - 1
-        ds.PixelRepresentation = 0
+        ds = dataset_of(arr, bits, "1.2.840.10008.1.2.4.57")
         ds.PixelData = encapsulate([encode_lossless(arr[f], bits, predictor, pt, restart_rows) for f in range(frames)])
         ds["PixelData"].is_undefined_length = True
         ds.save_as(stem + ".dcm", write_like_original=False)
@@ -287,11 +258,29 @@ public sealed class DicomCodecTests : IDisposable
         Assert.Equal(theirs.Cast<object>(), ours.Data.Cast<object>());
     }
 
-    /// <summary>Runs a reference script with <c>sys.argv</c> set to <paramref name="argv"/> (as strings); returns its stdout.</summary>
+    /// <summary>Defined for every script: a minimal single-sample data set for <c>arr</c> (rows × cols, or frames × rows × cols)
+    /// with <c>bits</c> stored bits, in the given transfer syntax (the pixel data is the caller's).</summary>
+    const string DatasetOf = """
+        from pydicom.dataset import Dataset, FileMetaDataset
+        from pydicom.uid import ExplicitVRLittleEndian
+        def dataset_of(arr, bits, transfer_syntax=ExplicitVRLittleEndian, signed=False, photometric="MONOCHROME2"):
+            meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
+            meta.TransferSyntaxUID = transfer_syntax
+            ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
+            ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
+            ds.Rows, ds.Columns, ds.SamplesPerPixel = arr.shape[-2], arr.shape[-1], 1
+            if arr.ndim == 3: ds.NumberOfFrames = arr.shape[0]
+            ds.PhotometricInterpretation = photometric; ds.BitsAllocated = arr.itemsize * 8; ds.BitsStored = bits; ds.HighBit = bits - 1
+            ds.PixelRepresentation = int(signed)
+            return ds
+        """;
+
+    /// <summary>Runs a reference script (after <see cref="DatasetOf"/>) with <c>sys.argv</c> set to <paramref name="argv"/>
+    /// (as strings); returns its stdout.</summary>
     static string RunScript(string script, params object[] argv) =>
         PythonReference.Run("import sys\nsys.argv = " +
                             System.Text.Json.JsonSerializer.Serialize(argv.Select(a => Convert.ToString(a, System.Globalization.CultureInfo.InvariantCulture))) +
-                            "\n" + script);
+                            "\n" + DatasetOf + "\n" + script);
 
     /// <summary>Byte range of encapsulated JPEG frame <paramref name="frame"/> in a two-frame file: from its SOI to the next
     /// SOI (or the end of the file).</summary>
@@ -350,8 +339,6 @@ public sealed class DicomCodecTests : IDisposable
     // values are pydicom + GDCM's (CharLS) decode; for lossless also the array written, for near-lossless within NEAR.
     const string WriteJpegLs = """
         import numpy as np, subprocess, sys, pydicom
-        from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.uid import ExplicitVRLittleEndian
         from pydicom.pixel_data_handlers import gdcm_handler
         stem, bits, tool, options, near = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(), int(sys.argv[5])
         rows, cols, frames = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
@@ -370,13 +357,7 @@ public sealed class DicomCodecTests : IDisposable
         # overshoot 2^bits - 1, bits that pydicom shows and DICOM (and we) mask off: keep its samples NEAR from the ends.
         margin = near if tool == "gdcmconv" else 0
         arr = np.clip(np.stack([frame(f) for f in range(frames)]), margin, hi - margin).astype(np.uint8 if bits <= 8 else np.uint16)
-        meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
-        ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, cols, frames, 1
-        ds.PhotometricInterpretation = "MONOCHROME2"; ds.BitsAllocated = arr.itemsize * 8; ds.BitsStored = bits; ds.HighBit = bits - 1
-        ds.PixelRepresentation = 0
+        ds = dataset_of(arr, bits)
         ds.PixelData = arr.tobytes()
         ds.save_as(stem + "_native.dcm", write_like_original=False)
         # gdcmconv warns about lossy syntaxes on stdout, which is this script's answer
@@ -417,8 +398,6 @@ public sealed class DicomCodecTests : IDisposable
     // decode the spliced stream to the array too, so it is valid to an independent decoder.
     const string WriteJpegLsRestarts = """
         import numpy as np, subprocess, sys, pydicom
-        from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.uid import ExplicitVRLittleEndian
         from pydicom.encaps import encapsulate, generate_pixel_data_frame
         from pydicom.pixel_data_handlers import gdcm_handler
         stem, bits, restart_rows, options = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split()
@@ -427,18 +406,8 @@ public sealed class DicomCodecTests : IDisposable
         hi = (1 << bits) - 1
         arr = rng.integers(0, hi, (frames, rows, cols), endpoint=True).astype(np.uint16 if bits > 8 else np.uint8)
         arr[:, 4:12, 3:20] = hi // 2                      # runs
-        def dataset(a, syntax):
-            meta = FileMetaDataset(); meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"; meta.MediaStorageSOPInstanceUID = "1.2.3"
-            meta.TransferSyntaxUID = syntax
-            ds = Dataset(); ds.file_meta = meta; ds.is_little_endian = True; ds.is_implicit_VR = False
-            ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = "1.2.3"; ds.Modality = "OT"
-            ds.Rows, ds.Columns, ds.SamplesPerPixel = a.shape[-2], a.shape[-1], 1
-            if a.ndim == 3: ds.NumberOfFrames = a.shape[0]
-            ds.PhotometricInterpretation = "MONOCHROME2"; ds.BitsAllocated = arr.itemsize * 8; ds.BitsStored = bits; ds.HighBit = bits - 1
-            ds.PixelRepresentation = 0
-            return ds
         def encode(strip):
-            ds = dataset(strip, ExplicitVRLittleEndian); ds.PixelData = strip.tobytes()
+            ds = dataset_of(strip, bits); ds.PixelData = strip.tobytes()
             ds.save_as(stem + "_strip.dcm", write_like_original=False)
             subprocess.run(["dcmcjpls", *options, stem + "_strip.dcm", stem + "_strip_ls.dcm"], check=True)
             return next(generate_pixel_data_frame(pydicom.dcmread(stem + "_strip_ls.dcm").PixelData))
@@ -462,7 +431,7 @@ public sealed class DicomCodecTests : IDisposable
                     out += bytes([0xFF, 0xD0 + (k - 1) % 8])
                 out += s[sos_end:end]
             return bytes(out + b"\xff\xd9")
-        ds = dataset(arr, "1.2.840.10008.1.2.4.80" if "+el" in options else "1.2.840.10008.1.2.4.81")
+        ds = dataset_of(arr, bits, "1.2.840.10008.1.2.4.80" if "+el" in options else "1.2.840.10008.1.2.4.81")
         ds.PixelData = encapsulate([splice(arr[f]) for f in range(frames)])
         ds["PixelData"].is_undefined_length = True
         ds.save_as(stem + ".dcm", write_like_original=False)
