@@ -18,8 +18,25 @@ public sealed record DetectionTarget(Tensor Boxes, Tensor Labels)
 }
 
 /// <summary>Detections for one image: <c>Boxes</c> <c>[D, 4]</c> xyxy in the input image's pixels,
-/// <c>Scores</c> <c>[D]</c> descending per class, <c>Labels</c> int64 <c>[D]</c> (model numbering).</summary>
-public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels);
+/// <c>Scores</c> <c>[D]</c> descending, <c>Labels</c> int64 <c>[D]</c> (task class ids from <see cref="IDetector.Predict"/>),
+/// optional <c>Masks</c> <c>[D, H, W]</c> bool in the input image's pixels (instance-segmentation models).
+/// Disposable as one unit.</summary>
+public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels, Tensor? Masks = null) : IDisposable
+{
+    /// <summary>Detections kept.</summary>
+    public long Count => Scores.size(0);
+
+    /// <summary>The same rows of every field.</summary>
+    public Detections Index(Tensor keep) =>
+        new(Boxes.index_select(0, keep), Scores.index_select(0, keep), Labels.index_select(0, keep), Masks?.index_select(0, keep));
+
+    public IEnumerable<Tensor> Tensors => Masks is null ? [Boxes, Scores, Labels] : [Boxes, Scores, Labels, Masks];
+
+    public void Dispose()
+    {
+        foreach (var t in Tensors) t.Dispose();
+    }
+}
 
 /// <summary>A padded batch: <c>Tensors</c> <c>[N, 3, H, W]</c>, and each image's resized size before padding.</summary>
 public sealed record ImageList(Tensor Tensors, IReadOnlyList<(long H, long W)> ImageSizes);

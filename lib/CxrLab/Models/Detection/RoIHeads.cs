@@ -57,18 +57,6 @@ public sealed record RoIHeadsOptions
     public int DetectionsPerImage { get; init; } = 100;
 }
 
-/// <summary>A batch's box-head outputs before post-processing (<see cref="FasterRcnn.FasterRcnn.PredictCandidates"/>):
-/// per image every foreground class's box for every proposal (<c>Boxes</c> <c>[P·(K−1), 4]</c> xyxy in the resized
-/// image's pixels, softmax <c>Scores</c>, <c>Labels</c> 1..K−1), the resized sizes and the input sizes.</summary>
-public sealed record DetectionCandidates(IReadOnlyList<Detections> PerImage, IReadOnlyList<(long H, long W)> ImageSizes,
-    IReadOnlyList<(long H, long W)> OriginalSizes) : IDisposable
-{
-    public void Dispose()
-    {
-        foreach (var d in PerImage) { d.Boxes.Dispose(); d.Scores.Dispose(); d.Labels.Dispose(); }
-    }
-}
-
 /// <summary>The second stage (torchvision's <c>RoIHeads</c>, boxes only): in training, GT boxes are
 /// appended to the proposals, matched, sampled (512, 25 % positive) and scored with the class
 /// cross-entropy and smooth-L1 (beta 1/9) losses; in evaluation, softmax scores and per-class
