@@ -8,17 +8,17 @@ public sealed record ZooEntry(string Arch, string Family, string Reference, int 
     string CheckpointLayouts, Func<DetectorSpec, IDetector> Build);
 
 /// <summary>The model zoo: every arch name → builder, in ONE explicit table a reader can see whole. Verbs, the
-/// trainer, experiments, benches and notebooks build detectors only through <see cref="Create"/>.</summary>
+/// trainer, experiments, benches and notebooks build detectors only through <see cref="Create(DetectorSpec)"/>.</summary>
 public static class DetectorZoo
 {
     const string TorchvisionLayouts = "torchvision state_dict (.pth, v1 and ≥0.13 FPN/RPN keys), safetensors, CXR Lab checkpoint";
 
     public static IReadOnlyList<ZooEntry> Entries { get; } =
     [
-        new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
-        new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
-        new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
-        new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
+        // (wiring in progress) new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
+        // (wiring in progress) new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
+        // (wiring in progress) new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
+        // (wiring in progress) new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
     ];
 
     /// <summary>The row for <paramref name="arch"/>; an unknown name lists the zoo and suggests the closest.</summary>

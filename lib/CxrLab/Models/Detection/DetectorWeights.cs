@@ -41,7 +41,12 @@ public static class DetectorWeights
         return length > 0 && length < f.Length && head[8] == (byte)'{';
     }
 
-    /// <summary>Loads <paramref name="path"/> into <paramref name="module"/>.</summary>
+    /// <summary>Loads <paramref name="path"/> into <paramref name="module"/> (<paramref name="options"/>: strictness, re-initialising
+    /// the classifier; <paramref name="family"/> names the model in messages).</summary>
+    /// <param name="module">The model.</param>
+    /// <param name="path">The weights file.</param>
+    /// <param name="options">Strictness, classifier re-initialisation, log.</param>
+    /// <param name="family">The model's name in messages.</param>
     /// <param name="classifierKeys">The state_dict keys whose first dimension grows with the class count (e.g.
     /// <c>roi_heads.box_predictor.cls_score.weight</c> and its bias and <c>bbox_pred.*</c>; <c>head.cls_preds.0.weight</c>…).</param>
     /// <param name="classesOf">The class count a classifier tensor stands for, from its key and first dimension
