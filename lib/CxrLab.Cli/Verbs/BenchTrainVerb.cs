@@ -68,6 +68,13 @@ public static class BenchTrainVerb
             var n = parse.GetValue(size);
             var r = Math.Max(1, parse.GetValue(reps));
             var threads = TorchRuntime.Threads;
+            if (a.Contains("efficientdet", StringComparison.Ordinal))
+            {
+                var effdet = BenchTrainEffdet.Measure(a, parse.GetValue(size) is var sz && sz == 512 ? CxrLab.Models.DetectorZoo.Find(a).DefaultInputSize : sz, r, 2, threads);
+                if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(effdet));
+                else foreach (var (k, v) in effdet) AnsiConsole.MarkupLine($"{k,-28} {Markup.Escape(Convert.ToString(v, CultureInfo.InvariantCulture)!)}");
+                return 0;
+            }
             var weights = Path.Combine(Path.GetTempPath(), $"cxr-bench-train-{Environment.ProcessId}.pth");
             JsonElement reference;
             double trainMs, inferMs;
