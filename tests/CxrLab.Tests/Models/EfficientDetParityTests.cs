@@ -290,8 +290,9 @@ public class EfficientDetParityTests
         var diff = (pixels - pillow).abs();
         var max = diff.max().item<float>();
         var meanDiff = diff.mean().item<float>();
-        // Measured: Pillow rounds to 8 bits and fills with the mean rounded to 8 bits; libtorch's antialiased bilinear
-        // is otherwise the same filter. Bounds a little above what was measured (see the report in the commit).
-        Assert.True(max <= 2.0 && meanDiff <= 0.6, $"ours vs Pillow's ResizePad: max {max:F3}, mean {meanDiff:F3} gray levels");
+        // Measured on this fixture (150×110 → 109×128): max 0.997, mean 0.315 gray levels: Pillow rounds to 8 bits and
+        // fills with the mean rounded to 8 bits; libtorch's antialiased bilinear is otherwise Pillow's filter (plain
+        // bilinear interpolation, without the antialiasing, differs by up to 11 gray levels).
+        Assert.True(max <= 1.05 && meanDiff <= 0.35, $"ours vs Pillow's ResizePad: max {max:F3}, mean {meanDiff:F3} gray levels");
     }
 }
