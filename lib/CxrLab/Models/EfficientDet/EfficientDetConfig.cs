@@ -1,8 +1,10 @@
 namespace CxrLab.Models.EfficientDet;
 
-/// <summary>The experiment YAML's <c>efficientdet:</c> section: model options that differ from the variant's effdet
-/// configuration (null = the variant's value) and effdet's training recipe (its <c>train.py</c> defaults) for the
-/// trainer to read. Input size is <c>model.input_size</c> (the square side; 0 = the variant's 512…1536).</summary>
+/// <summary>The experiment YAML's <c>efficientdet:</c> section: what differs from the variant's effdet configuration
+/// (unset = effdet's value). Input size is <c>model.input_size</c> (the square side; 0 = the variant's 512…1536).
+/// effdet's training recipe (its <c>train.py</c> defaults: SGD momentum 0.9, weight decay 4e-5, lr 0.01 for batch 32
+/// with 5 warmup epochs from 1e-4 and cosine to 1e-5, gradient clipping at norm 10, model EMA 0.9998) goes in the
+/// sections the trainer reads (<c>optimizer:</c>, <c>schedule:</c>, <c>train:</c>), as <c>experiments/vinbig_effdet_base.yaml</c> states it.</summary>
 public sealed class EfficientDetConfig
 {
     // ---------------------------------------------------------------- model
@@ -35,26 +37,6 @@ public sealed class EfficientDetConfig
 
     /// <summary>Gaussian soft-NMS (σ 0.5, IoU 0.3, score ≥ 0.001) instead of hard NMS (effdet: false).</summary>
     public bool SoftNms { get; set; }
-
-    // ---------------------------------------------------------------- training recipe (effdet's train.py defaults)
-
-    /// <summary>Optimizer: <c>momentum</c> = SGD with momentum (effdet's default).</summary>
-    public string Optimizer { get; set; } = "momentum";
-    public double Momentum { get; set; } = 0.9;
-    public double WeightDecay { get; set; } = 4e-5;
-    /// <summary>Peak learning rate (effdet: 0.01 for batch 32), cosine to <see cref="MinLr"/>.</summary>
-    public double Lr { get; set; } = 0.01;
-    public double MinLr { get; set; } = 1e-5;
-    /// <summary>Linear warmup from <see cref="WarmupLr"/> over <see cref="WarmupEpochs"/> (effdet: 1e-4, 5).</summary>
-    public double WarmupLr { get; set; } = 1e-4;
-    public int WarmupEpochs { get; set; } = 5;
-    /// <summary>Gradient clipping by global norm (effdet: 10).</summary>
-    public double ClipGrad { get; set; } = 10.0;
-    /// <summary>Model EMA decay when EMA is on (effdet: 0.9998 with <c>--model-ema</c>).</summary>
-    public double EmaDecay { get; set; } = 0.9998;
-    /// <summary>Batch size and epochs of effdet's recipe (32, 300).</summary>
-    public int BatchSize { get; set; } = 32;
-    public int Epochs { get; set; } = 300;
 
     /// <summary>The variant's options with this section's overrides.</summary>
     public EfficientDetOptions Apply(EfficientDetOptions o) => o with
