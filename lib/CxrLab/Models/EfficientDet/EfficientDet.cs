@@ -21,7 +21,7 @@ public sealed class EfficientDet : IDetector
     {
         Arch = arch;
         net = new EfficientDetNet(options);
-        anchorsCpu = Anchors.Generate(options);
+        anchorsCpu = Anchors.Generate(options).DetachFromDisposeScope(); // the model owns it, whatever scope builds the model
         Postprocess = postprocess ?? DefaultPostprocess(options);
     }
 
