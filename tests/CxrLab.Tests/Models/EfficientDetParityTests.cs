@@ -109,27 +109,6 @@ public class EfficientDetParityTests
         Assert.True(worst <= tol, $"{what}: element {at} is {g[at]}, effdet {want[at]} (diff {worst:g3} > {tol})");
     }
 
-    [Fact]
-    public void Parameter_counts_of_every_variant_equal_effdets_with_90_and_14_classes()
-    {
-        var counts = FixtureFile.Json("effdet/param_counts.json").RootElement;
-        var variants = counts.EnumerateObject().Select(e => e.Name.Split('/')[0]).Distinct().ToList();
-        Assert.Equal(EfficientDetVariants.Names.Order(), variants.Order());
-        foreach (var variant in variants)
-        {
-            // Built once with 90 classes, then with the class net reset for 14 (effdet's reset_head), to keep the test short.
-            using var net = new EfficientDetNet(EfficientDetVariants.Get(variant, 90));
-            foreach (var k in new[] { 90, 14 })
-            {
-                if (k != 90) net.ResetClassHead(k);
-                var want = counts.GetProperty($"{variant}/{k}");
-                var params_ = net.parameters().Sum(p => p.numel());
-                Assert.True(want.GetProperty("params").GetInt64() == params_, $"{variant}/{k}: effdet {want.GetProperty("params").GetInt64()} parameters, ours {params_}");
-                Assert.Equal(want.GetProperty("state_dict").GetInt32(), net.state_dict().Count);
-            }
-        }
-    }
-
     [Theory]
     [MemberData(nameof(CaseNames))]
     public void Backbone_bifpn_and_head_outputs_equal_effdets(string name)
