@@ -21,7 +21,7 @@ public static class FasterRcnnInference
         var boxes = torch.cat([plain.Boxes, unflipped], 0);
         var scores = torch.cat([plain.Scores, flipped.Scores], 0);
         var labels = torch.cat([plain.Labels, flipped.Labels], 0);
-        var keep = BoxOps.BatchedNms(boxes, scores, labels, model.RoIHeads.Options.NmsThresh);
+        var keep = CxrLab.Torch.Vision.VisionOps.batched_nms(boxes, scores, labels, model.RoIHeads.Options.NmsThresh);
         keep = keep[..(int)Math.Min(model.RoIHeads.Options.DetectionsPerImage, keep.size(0))];
         var result = new Detections(boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
         scope.MoveToOuter(result.Boxes, result.Scores, result.Labels);
