@@ -18,13 +18,26 @@ public enum VisionKernel
 /// CPU tensors use our native kernels; a tensor on another device uses torchvision's kernels when a library with
 /// a kernel for that device is loaded (a CUDA build of torchvision's <c>_C.so</c>, named by the environment
 /// variable <c>CXR_TORCHVISION_LIB</c>, loaded on first use), else the aten composition.
-/// <see cref="Use"/> overrides the choice for a scope (tests run the other paths on CPU with it).</summary>
+/// <see cref="Use"/> overrides the choice for a scope (tests run the other paths on CPU with it); the environment
+/// variable <c>CXR_VISION_KERNEL</c> (<c>native</c>, <c>torchvision</c> or <c>aten</c>) overrides it for the process,
+/// e.g. to run a whole model through the composition on CPU, or to compare paths on a GPU machine.</summary>
 public static class VisionKernels
 {
     /// <summary>Environment variable naming torchvision's compiled library (<c>.../torchvision/_C.so</c>), loaded on first use.</summary>
     public const string TorchvisionLibraryVariable = "CXR_TORCHVISION_LIB";
 
+    /// <summary>Environment variable forcing one kernel for every device: native, torchvision or aten.</summary>
+    public const string KernelVariable = "CXR_VISION_KERNEL";
+
     static readonly object Gate = new();
+    static readonly Lazy<VisionKernel?> ProcessOverride = new(() =>
+    {
+        var value = Environment.GetEnvironmentVariable(KernelVariable);
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        return Enum.TryParse<VisionKernel>(value.Trim(), ignoreCase: true, out var kernel)
+            ? kernel
+            : throw new ArgumentException($"{KernelVariable}='{value}' is not a vision kernel: use native, torchvision or aten (or unset it)");
+    });
     static bool environmentChecked;
     static readonly AsyncLocal<VisionKernel?> Forced = new();
 
@@ -55,13 +68,24 @@ public static class VisionKernels
     }
 
     /// <summary>The implementation used for tensors on <paramref name="device"/>: the override of <see cref="Use"/> if
-    /// any, else <see cref="VisionKernel.Native"/> on CPU, <see cref="VisionKernel.Torchvision"/> where its kernels are
+    /// any, else that of <c>CXR_VISION_KERNEL</c>, else <see cref="VisionKernel.Native"/> on CPU, <see cref="VisionKernel.Torchvision"/> where its kernels are
     /// loaded, <see cref="VisionKernel.Aten"/> elsewhere.</summary>
     public static VisionKernel For(Device device)
     {
         if (Forced.Value is { } forced) return forced;
+        if (ProcessOverride.Value is { } process) return process;
         if (device.Type == DeviceType.CPU) return VisionKernel.Native;
         return TorchvisionAvailable(device) ? VisionKernel.Torchvision : VisionKernel.Aten;
+    }
+
+    /// <summary>Throws unless torchvision's kernels for <paramref name="device"/> are registered (a forced
+    /// <see cref="VisionKernel.Torchvision"/> without its library).</summary>
+    public static void RequireTorchvision(Device device)
+    {
+        if (!TorchvisionAvailable(device))
+            throw new InvalidOperationException(TorchvisionLibrary is null
+                ? $"torchvision's kernels were asked for but its library is not loaded: set {TorchvisionLibraryVariable} to its _C.so"
+                : $"torchvision's library '{TorchvisionLibrary}' has no {DispatchKey(device)} kernels for nms/roi_align");
     }
 
     /// <summary>Uses <paramref name="kernel"/> for every device until disposed (this async flow only). Native takes CPU

@@ -141,6 +141,7 @@ public static class VisionOps
         switch (VisionKernels.For(boxes.device))
         {
             case VisionKernel.Torchvision:
+                VisionKernels.RequireTorchvision(boxes.device);
                 return TorchvisionNms.Call(boxes, scores, iou_threshold);
             case VisionKernel.Aten:
                 return AtenVisionOps.nms(boxes, scores, iou_threshold);
@@ -201,6 +202,7 @@ public static class VisionOps
         {
             case VisionKernel.Torchvision:
             {
+                VisionKernels.RequireTorchvision(input.device);
                 using var r = rois.to(input.device, input.DType);
                 return TorchvisionRoiAlign.Call(input, r, spatial_scale, output_size[0], output_size[^1], sampling_ratio, aligned);
             }

@@ -48,6 +48,7 @@ public class VisionKernelsTests
         Assert.False(VisionKernels.TorchvisionAvailable(Device.CUDA));
         Assert.Equal(VisionKernel.Aten, VisionKernels.For(Device.CUDA));
         Assert.Equal(VisionKernel.Native, VisionKernels.For(Device.CPU));
+        Assert.Contains("no CUDA kernels", Assert.Throws<InvalidOperationException>(() => VisionKernels.RequireTorchvision(Device.CUDA)).Message);
 
         using var scope = torch.NewDisposeScope();
         var rng = new Random(3);
