@@ -164,19 +164,22 @@ public static class BenchTrainVerb
     /// (boxes given for 512 px and scaled): what every reference script builds too.</summary>
     public static (Tensor[] Images, DetectionTarget[] Targets) BenchImages(int size)
     {
-        using var scope = torch.NewDisposeScope();
-        var y = torch.linspace(0, 1, size).reshape(size, 1);
-        var x = torch.linspace(0, 1, size).reshape(1, size);
-        var blob = ((x - 0.4).square() + (y - 0.5).square()) / -0.02;
-        var img = (blob.exp() * 0.4 + 0.3).expand(3, size, size).contiguous();
-        var img2 = img.flip(2).contiguous();
+        Tensor img, img2;
+        using (var scope = torch.NewDisposeScope())
+        {
+            var y = torch.linspace(0, 1, size).reshape(size, 1);
+            var x = torch.linspace(0, 1, size).reshape(1, size);
+            var blob = ((x - 0.4).square() + (y - 0.5).square()) / -0.02;
+            img = (blob.exp() * 0.4 + 0.3).expand(3, size, size).contiguous();
+            img2 = img.flip(2).contiguous();
+            scope.MoveToOuter(img, img2);
+        }
         var s = size / 512f;
         var targets = new[]
         {
             DetectionTarget.From([100 * s, 120 * s, 220 * s, 260 * s, 300 * s, 80 * s, 420 * s, 200 * s], [0, 4]),
             DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [2]),
         };
-        scope.MoveToOuter(img, img2);
         return ([img, img2], targets);
     }
 

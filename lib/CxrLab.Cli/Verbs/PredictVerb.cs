@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using CxrLab.Imaging;
+using CxrLab.Models;
 using CxrLab.Models.Detection;
 using CxrLab.Experiments;
 using CxrLab.Tasks;
@@ -40,6 +41,7 @@ public static class PredictVerb
             else if (parse.GetValue(arch) is { } a && parse.GetValue(numClasses) is { } k)
                 cfg = new ExperimentConfig { Model = new ModelConfig { Arch = a, NumClasses = k } };
             else throw new UsageException("give --config, or --arch with --num-classes (task classes: 14 for VinBigData, 1 for RSNA)");
+            DetectorZoo.Find(cfg.Model.Arch);   // an unknown arch fails before any file is read
             if (parse.GetValue(inputSize) is { } size) cfg.Model.InputSize = size;
             if (parse.GetValue(conf) is { } c) cfg.Model.ScoreThresh = c;
             if (parse.GetValue(nms) is { } n) cfg.Model.NmsThresh = n;
@@ -116,6 +118,8 @@ public static class PredictVerb
         if (IsPng(path)) return false;
         try
         {
+            // Length first: a FIFO or device in the folder reports 0 and would block an open; a DICOM is > 132 bytes.
+            if (new FileInfo(path).Length < 132) return false;
             using var f = File.OpenRead(path);
             var head = new byte[132];
             return f.Read(head, 0, head.Length) == head.Length && head[128] == 'D' && head[129] == 'I' && head[130] == 'C' && head[131] == 'M';
