@@ -34,7 +34,7 @@ public sealed class MultiScaleRoIAlign(int outputSize = 7, int samplingRatio = 2
 
         var kMin = -Math.Log2(scales[0]);
         var kMax = -Math.Log2(scales[^1]);
-        var s = BoxOps.BoxArea(torch.cat(boxes.ToArray(), 0)).sqrt();
+        var s = VisionOps.box_area(torch.cat(boxes.ToArray(), 0)).sqrt();
         var eps = torch.full([], 1e-6, s.DType, s.device);
         var levels = (Log2.Call(s / canonicalScale) + canonicalLevel + eps).floor().clamp(kMin, kMax).to(ScalarType.Int64) - (long)kMin;
 

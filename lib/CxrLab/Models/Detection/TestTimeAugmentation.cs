@@ -27,7 +27,7 @@ public static class TestTimeAugmentation
                 plain[i].Masks is { } m && flipped[i].Masks is { } fm ? torch.cat([m, fm.flip(2)], 0) : null);
             var keep = post.ClassAgnostic
                 ? Torch.Vision.VisionOps.nms(all.Boxes, all.Scores, post.NmsThresh)
-                : BoxOps.BatchedNms(all.Boxes, all.Scores, all.Labels, post.NmsThresh);
+                : Torch.Vision.VisionOps.batched_nms(all.Boxes, all.Scores, all.Labels, post.NmsThresh);
             keep = keep[..(int)Math.Min(post.MaxDetections, keep.size(0))];
             var result = all.Index(keep);
             scope.MoveToOuter(result.Tensors.ToArray());

@@ -1,5 +1,6 @@
 using CxrLab.Models.Detection;
 using CxrLab.Torch;
+using CxrLab.Torch.Vision;
 
 namespace CxrLab.Models.EfficientDet;
 
@@ -62,7 +63,7 @@ public static class EfficientDetPostprocess
             (keep, var newScores) = SoftNms.Batched(boxes, scores, idxs);
             scores = scores.clone().index_put_([keep], newScores);
         }
-        else keep = classAgnostic ? BoxOps.Nms(boxes, scores, nmsThresh) : BoxOps.BatchedNms(boxes, scores, labels, nmsThresh);
+        else keep = classAgnostic ? VisionOps.nms(boxes, scores, nmsThresh) : VisionOps.batched_nms(boxes, scores, labels, nmsThresh);
         keep = keep.narrow(0, 0, Math.Min(maxDetections, keep.size(0)));
         var result = new Detections(boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
         scope.MoveToOuter(result.Tensors);
