@@ -65,6 +65,7 @@ public static class BenchTrainVerb
                     a = time.perf_counter(); model([img]); u.append(time.perf_counter() - a)
             print(json.dumps({'train_step_ms': 1000 * sorted(t)[len(t) // 2], 'infer_ms': 1000 * sorted(u)[len(u) // 2]}))
             """),
+        ["efficientdet"] = new("effdet", BenchTrainEffdet.Script),
     };
 
     public static Command Create()

@@ -27,6 +27,7 @@ public sealed record DetectorSpec(string Arch, int NumClasses)
     public bool Pretrained { get; init; }
 
     public FasterRcnn.FasterRcnnConfig FasterRcnn { get; init; } = new();
+    public EfficientDet.EfficientDetConfig EfficientDet { get; init; } = new();
 
     /// <summary>The family's defaults with this spec's overrides applied.</summary>
     public PostprocessOptions Postprocess(PostprocessOptions defaults) => defaults with

@@ -24,6 +24,10 @@ public sealed class ExperimentConfig
     /// <summary>Faster R-CNN's options (<c>faster_rcnn:</c>): anchors, FPN width, RPN/RoI sampling.</summary>
     public CxrLab.Models.FasterRcnn.FasterRcnnConfig FasterRcnn { get; set; } = new();
 
+    /// <summary>EfficientDet's options (<c>efficientdet:</c>; spelled so the snake_case key is one word): fusion, BiFPN
+    /// width/repeats, loss, soft-NMS.</summary>
+    public CxrLab.Models.EfficientDet.EfficientDetConfig Efficientdet { get; set; } = new();
+
     public DataConfig Data { get; set; } = new();
 
     /// <summary>Augmentation pipeline, applied in order to training images only.</summary>
