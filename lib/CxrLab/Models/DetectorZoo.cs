@@ -13,8 +13,17 @@ public static class DetectorZoo
 {
     const string TorchvisionLayouts = "torchvision state_dict (.pth, v1 and ≥0.13 FPN/RPN keys), safetensors, CXR Lab checkpoint";
 
+    const string MegviiLayouts = "Megvii YOLOX state_dict (.pth, {\"model\": ...} or bare), safetensors, CXR Lab checkpoint";
+
     public static IReadOnlyList<ZooEntry> Entries { get; } =
     [
+        new("yolox_nano", "yolox", "Megvii YOLOX (exps/default/yolox_nano.py)", 416, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_tiny", "yolox", "Megvii YOLOX (exps/default/yolox_tiny.py)", 416, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_s", "yolox", "Megvii YOLOX (exps/default/yolox_s.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_m", "yolox", "Megvii YOLOX (exps/default/yolox_m.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_l", "yolox", "Megvii YOLOX (exps/default/yolox_l.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_x", "yolox", "Megvii YOLOX (exps/default/yolox_x.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_darknet53", "yolox", "Megvii YOLOX (exps/default/yolov3.py: Darknet-53 + YOLOFPN)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
         // (wiring in progress) new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
         // (wiring in progress) new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
         // (wiring in progress) new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),

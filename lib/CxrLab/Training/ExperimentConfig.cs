@@ -157,7 +157,9 @@ public sealed class OptimizerConfig
     public double Eps { get; set; } = 1e-8;
 }
 
-public enum ScheduleKind { Cosine, MultiStep, Constant }
+/// <summary>Main schedules; <c>YoloxWarmCos</c> is YOLOX's "yoloxwarmcos" (quadratic warmup over <c>warmup_epochs</c> from
+/// <c>warmup_factor</c>, cosine to <c>final_lr_ratio</c>, flat at it for the last <c>final_constant_epochs</c>).</summary>
+public enum ScheduleKind { Cosine, MultiStep, Constant, YoloxWarmCos }
 public enum WarmupKind { None, Linear, Quadratic }
 
 public sealed class ScheduleConfig
@@ -178,6 +180,12 @@ public sealed class ScheduleConfig
 
     /// <summary>Cosine ends at this fraction of the base rate.</summary>
     public double FinalLrRatio { get; set; } = 0.05;
+
+    /// <summary>Warmup length in epochs; when > 0 it replaces <see cref="WarmupIters"/> (YOLOX counts epochs: 5).</summary>
+    public double WarmupEpochs { get; set; }
+
+    /// <summary>yoloxwarmcos: the last epochs held at <see cref="FinalLrRatio"/> (YOLOX's no_aug_epochs: 15).</summary>
+    public int FinalConstantEpochs { get; set; }
 }
 
 public sealed class TrainConfig
