@@ -73,8 +73,16 @@ public static class BenchTrainVerb
             double trainMs, inferMs;
             try
             {
-                reference = JsonDocument.Parse(PythonLastLine(TorchvisionScript, a, threads, n, r, weights)).RootElement;
-                (trainMs, inferMs) = MeasureOurs(a, n, r, weights);
+                if (a.StartsWith("yolox", StringComparison.Ordinal))
+                {
+                    reference = JsonDocument.Parse(PythonLastLine(BenchTrainMegvii.Script, a, threads, n, r, weights, BenchTrainMegvii.ReferencePath())).RootElement;
+                    (trainMs, inferMs) = BenchTrainMegvii.MeasureOurs(a, n, r, weights, Median);
+                }
+                else
+                {
+                    reference = JsonDocument.Parse(PythonLastLine(TorchvisionScript, a, threads, n, r, weights)).RootElement;
+                    (trainMs, inferMs) = MeasureOurs(a, n, r, weights);
+                }
             }
             finally { File.Delete(weights); }
             var tvTrain = reference.GetProperty("train_step_ms").GetDouble();

@@ -14,7 +14,7 @@ public class YoloxContractTests
 
     static Tensor Xray(long h, long w, int seed)
     {
-        torch.manual_seed(seed);
+        torch.manual_seed((ulong)seed);
         using var noise = torch.rand([1, h, w]);
         using var grey = noise * 0.5 + 0.25;
         return grey.expand(3, h, w).contiguous();

@@ -191,13 +191,15 @@ public sealed class YOLOX : Module, IDetector
             classes.Add(t.Labels.to(ScalarType.Int64).index_select(0, keep));
         }
         using var losses = Losses(batch, boxes, classes);
-        return new Dictionary<string, Tensor>
+        var named = new Dictionary<string, Tensor>
         {
             ["iou_loss"] = losses.Iou.alias(),
             ["conf_loss"] = losses.Obj.alias(),
             ["cls_loss"] = losses.Cls.alias(),
             ["l1_loss"] = losses.L1.alias(),
         };
+        scope.MoveToOuter(named.Values);
+        return named;
     }
 
     public List<Detections> Predict(IReadOnlyList<Tensor> images)
