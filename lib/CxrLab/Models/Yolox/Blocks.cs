@@ -38,11 +38,19 @@ public sealed class BaseConv : Module<Tensor, Tensor>
         this.act = register_module("act", YoloxActivation.Create(act));
     }
 
+    static readonly Op SiluInPlace = new("silu_");
+
     public override Tensor forward(Tensor x)
     {
         using var c = conv.forward(x);
-        using var b = bn.forward(c);
-        return act.forward(b);
+        var b = bn.forward(c);
+        // Without autograd, SiLU in place as Megvii's nn.SiLU(inplace=True): one allocation less per block.
+        if (act is SiLU && !torch.is_grad_enabled())
+        {
+            SiluInPlace.CallInPlace(b);
+            return b;
+        }
+        using (b) return act.forward(b);
     }
 }
 

@@ -41,8 +41,28 @@ public sealed class YOLOX : Module, IDetector
     /// <summary>Turns the L1 loss on or off (Megvii: on for the last no-aug epochs).</summary>
     public void SetUseL1Loss(bool on) => UseL1Loss = on;
 
-    /// <summary>Training input size when not <see cref="InputSize"/> (multi-scale training; a multiple of 32); null = InputSize.</summary>
+    /// <summary>Fixed training input size (a multiple of 32); null = <see cref="InputSize"/>, or multi-scale when
+    /// <see cref="MultiscaleSizes"/> is set.</summary>
     public int? TrainInputSize { get; set; }
+
+    /// <summary>Megvii's multi-scale training: a new size from these (multiples of 32) every 10 training forwards, the
+    /// first 10 at <see cref="InputSize"/> (Megvii's random_resize at (iter + 1) % 10 == 0). The draw is a pure function
+    /// of <see cref="TrainForwards"/> (SplitMix64), so restoring that count restores the sizes.</summary>
+    public int[]? MultiscaleSizes { get; set; }
+
+    /// <summary>Training forwards so far (<see cref="ForwardTrain"/> calls); set it when resuming.</summary>
+    public long TrainForwards { get; set; }
+
+    /// <summary>The input size of the next training forward.</summary>
+    public int CurrentTrainSize()
+    {
+        if (TrainInputSize is { } fixedSize) return fixedSize;
+        if (MultiscaleSizes is not { Length: > 0 } sizes || TrainForwards < 10) return InputSize;
+        var z = (ulong)(TrainForwards / 10) * 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return sizes[(int)((z ^ (z >> 31)) % (ulong)sizes.Length)];
+    }
 
     /// <summary>Megvii's TrainTransform drops boxes whose shorter side is not above this many pixels after resizing.</summary>
     public const double MinBoxSide = 1.0;
@@ -97,6 +117,8 @@ public sealed class YOLOX : Module, IDetector
         var c = spec.Yolox.For(spec.Arch);
         var model = Create(spec.Arch, spec.NumClasses, spec.InputSize, spec.Yolox);
         model.Postprocess = spec.Postprocess(DefaultPostprocess with { ScoreThresh = c.TestConf!.Value, NmsThresh = c.Nmsthre!.Value });
+        var sizes = c.MultiscaleSizes(model.InputSize, spec.Arch);
+        model.MultiscaleSizes = sizes.Length > 1 ? sizes : null;
         return model;
     }
 
@@ -174,7 +196,8 @@ public sealed class YOLOX : Module, IDetector
     {
         if (images.Count != targets.Count) throw new ArgumentException($"{images.Count} images but {targets.Count} targets");
         using var scope = torch.NewDisposeScope();
-        var size = TrainInputSize ?? InputSize;
+        var size = CurrentTrainSize();
+        TrainForwards++;
         var (batch, ratios) = Letterbox(images, size);
         var boxes = new List<Tensor>();
         var classes = new List<Tensor>();

@@ -109,10 +109,13 @@ public sealed class YoloxConfig
         };
     }
 
-    /// <summary>The multi-scale training sizes in pixels (multiples of 32) for an input size; one size when disabled.</summary>
-    public int[] MultiscaleSizes(int inputSize)
+    /// <summary>The multi-scale training sizes in pixels (multiples of 32) for an input size; one size when disabled.
+    /// <see cref="RandomSize"/> applies as it is when <paramref name="arch"/> is null or the input is the variant's default
+    /// size (nano/tiny's [10, 20] is meant for 416 px); otherwise the sizes are input/32 ± multiscale_range.</summary>
+    public int[] MultiscaleSizes(int inputSize, string? arch = null)
     {
-        var (lo, hi) = RandomSize is [var a, var b] ? (a, b)
+        var useRandomSize = arch is null || inputSize == DefaultInputSize(arch);
+        var (lo, hi) = useRandomSize && RandomSize is [var a, var b] ? (a, b)
             : MultiscaleRange is > 0 and var r ? (inputSize / 32 - r, inputSize / 32 + r) : (inputSize / 32, inputSize / 32);
         return Enumerable.Range(Math.Max(lo, 1), Math.Max(hi - Math.Max(lo, 1) + 1, 1)).Select(s => s * 32).ToArray();
     }
