@@ -17,6 +17,10 @@ public static class DetectorZoo
 
     public static IReadOnlyList<ZooEntry> Entries { get; } =
     [
+        new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
+        new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
+        new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
+        new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
         new("yolox_nano", "yolox", "Megvii YOLOX (exps/default/yolox_nano.py)", 416, false, MegviiLayouts, Yolox.YOLOX.Build),
         new("yolox_tiny", "yolox", "Megvii YOLOX (exps/default/yolox_tiny.py)", 416, false, MegviiLayouts, Yolox.YOLOX.Build),
         new("yolox_s", "yolox", "Megvii YOLOX (exps/default/yolox_s.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
@@ -24,10 +28,6 @@ public static class DetectorZoo
         new("yolox_l", "yolox", "Megvii YOLOX (exps/default/yolox_l.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
         new("yolox_x", "yolox", "Megvii YOLOX (exps/default/yolox_x.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
         new("yolox_darknet53", "yolox", "Megvii YOLOX (exps/default/yolov3.py: Darknet-53 + YOLOFPN)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
-        // (wiring in progress) new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
-        // (wiring in progress) new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
-        // (wiring in progress) new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
-        // (wiring in progress) new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
     ];
 
     /// <summary>The row for <paramref name="arch"/>; an unknown name lists the zoo and suggests the closest.</summary>
