@@ -42,7 +42,7 @@ public class YoloxContractTests
         var images = new[] { Xray(100, 140, 1), Xray(120, 90, 2) };
         var targets = new[] { DetectionTarget.From([10, 12, 60, 50, 70, 20, 130, 90], [3, 13]), DetectionTarget.Empty() };
         var losses = model.ForwardTrain(images, targets);
-        Assert.Equal(["iou_loss", "conf_loss", "cls_loss", "l1_loss"], losses.Keys);
+        Assert.Equal(["loss_iou", "loss_conf", "loss_cls", "loss_l1"], losses.Keys);
         Assert.All(losses.Values, l => Assert.True(double.IsFinite(l.item<float>()) && l.item<float>() > 0));
         var total = losses.Values.Aggregate((a, b) => a + b);
         total.backward();
@@ -52,9 +52,9 @@ public class YoloxContractTests
 
         model.Module.zero_grad();
         var empty = model.ForwardTrain(images, [DetectionTarget.Empty(), DetectionTarget.Empty()]);
-        Assert.Equal(0f, empty["iou_loss"].item<float>());
-        Assert.Equal(0f, empty["cls_loss"].item<float>());
-        Assert.True(empty["conf_loss"].item<float>() > 0);
+        Assert.Equal(0f, empty["loss_iou"].item<float>());
+        Assert.Equal(0f, empty["loss_cls"].item<float>());
+        Assert.True(empty["loss_conf"].item<float>() > 0);
         empty.Values.Aggregate((a, b) => a + b).backward();
         Assert.All(model.Module.parameters().Select(p => p.grad).Where(g => g is not null), g => Assert.True(g!.isfinite().all().item<bool>()));
     }

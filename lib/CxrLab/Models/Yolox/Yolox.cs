@@ -192,6 +192,10 @@ public sealed class YOLOX : Module, IDetector
 
     // ---------------------------------------------------------------- IDetector
 
+    /// <summary>Megvii's training losses: <c>loss_iou</c> (5 × IoU loss), <c>loss_conf</c> (objectness), <c>loss_cls</c>,
+    /// <c>loss_l1</c> (0 unless <see cref="UseL1Loss"/>); Megvii's total_loss is their sum. Images are letterboxed to
+    /// the training size (<see cref="CurrentTrainSize"/>) with their boxes; boxes whose shorter side is not above 1 px
+    /// after that are dropped, as Megvii's TrainTransform does.</summary>
     public Dictionary<string, Tensor> ForwardTrain(IReadOnlyList<Tensor> images, IReadOnlyList<DetectionTarget> targets)
     {
         if (images.Count != targets.Count) throw new ArgumentException($"{images.Count} images but {targets.Count} targets");
@@ -216,10 +220,10 @@ public sealed class YOLOX : Module, IDetector
         using var losses = Losses(batch, boxes, classes);
         var named = new Dictionary<string, Tensor>
         {
-            ["iou_loss"] = losses.Iou.alias(),
-            ["conf_loss"] = losses.Obj.alias(),
-            ["cls_loss"] = losses.Cls.alias(),
-            ["l1_loss"] = losses.L1.alias(),
+            ["loss_iou"] = losses.Iou.alias(),
+            ["loss_conf"] = losses.Obj.alias(),
+            ["loss_cls"] = losses.Cls.alias(),
+            ["loss_l1"] = losses.L1.alias(),
         };
         scope.MoveToOuter(named.Values);
         return named;
