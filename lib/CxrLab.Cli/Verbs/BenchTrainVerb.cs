@@ -178,6 +178,7 @@ public static class BenchTrainVerb
             DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [2]),
         };
         scope.MoveToOuter(img, img2);
+        foreach (var t in targets) scope.MoveToOuter(t.Boxes, t.Labels); // the targets outlive this scope too
         return ([img, img2], targets);
     }
 
