@@ -66,6 +66,7 @@ public static class BenchTrainVerb
             print(json.dumps({'train_step_ms': 1000 * sorted(t)[len(t) // 2], 'infer_ms': 1000 * sorted(u)[len(u) // 2]}))
             """),
         ["efficientdet"] = new("effdet", BenchTrainEffdet.Script),
+        ["yolox"] = new("megvii", BenchTrainMegvii.Script),
     };
 
     public static Command Create()

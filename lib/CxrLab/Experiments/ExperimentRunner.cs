@@ -39,6 +39,7 @@ public static class ExperimentRunner
         ClassAgnostic = config.Model.ClassAgnostic,
         FasterRcnn = config.FasterRcnn,
         EfficientDet = config.Efficientdet,
+        Yolox = config.Yolox,
     };
 
     /// <summary>The model a config describes, built through the zoo, with <c>model.weights</c> loaded when given (a

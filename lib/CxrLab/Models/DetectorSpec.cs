@@ -29,6 +29,9 @@ public sealed record DetectorSpec(string Arch, int NumClasses)
     public FasterRcnn.FasterRcnnConfig FasterRcnn { get; init; } = new();
     public EfficientDet.EfficientDetConfig EfficientDet { get; init; } = new();
 
+    /// <summary>The <c>yolox:</c> section (unset values: the variant's Megvii defaults).</summary>
+    public Yolox.YoloxConfig Yolox { get; init; } = new();
+
     /// <summary>The family's defaults with this spec's overrides applied.</summary>
     public PostprocessOptions Postprocess(PostprocessOptions defaults) => defaults with
     {

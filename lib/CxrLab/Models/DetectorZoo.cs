@@ -14,6 +14,8 @@ public static class DetectorZoo
     const string EffdetLayouts = "effdet state_dict (.pth: backbone.*, fpn.*, class_net.*, box_net.*), safetensors, CXR Lab checkpoint";
     const string TorchvisionLayouts = "torchvision state_dict (.pth, v1 and ≥0.13 FPN/RPN keys), safetensors, CXR Lab checkpoint";
 
+    const string MegviiLayouts = "Megvii YOLOX state_dict (.pth, {\"model\": ...} or bare), safetensors, CXR Lab checkpoint";
+
     public static IReadOnlyList<ZooEntry> Entries { get; } =
     [
         new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
@@ -30,6 +32,13 @@ public static class DetectorZoo
         new("tf_efficientdet_d5", "efficientdet", "effdet (rwightman)", 1280, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
         new("tf_efficientdet_d6", "efficientdet", "effdet (rwightman)", 1280, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
         new("tf_efficientdet_d7", "efficientdet", "effdet (rwightman)", 1536, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("yolox_nano", "yolox", "Megvii YOLOX (exps/default/yolox_nano.py)", 416, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_tiny", "yolox", "Megvii YOLOX (exps/default/yolox_tiny.py)", 416, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_s", "yolox", "Megvii YOLOX (exps/default/yolox_s.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_m", "yolox", "Megvii YOLOX (exps/default/yolox_m.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_l", "yolox", "Megvii YOLOX (exps/default/yolox_l.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_x", "yolox", "Megvii YOLOX (exps/default/yolox_x.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("yolox_darknet53", "yolox", "Megvii YOLOX (exps/default/yolov3.py: Darknet-53 + YOLOFPN)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
     ];
 
     /// <summary>The row for <paramref name="arch"/>; an unknown name lists the zoo and suggests the closest.</summary>

@@ -27,6 +27,8 @@ public sealed class ExperimentConfig
     /// <summary>EfficientDet's options (<c>efficientdet:</c>; spelled so the snake_case key is one word): fusion, BiFPN
     /// width/repeats, loss, soft-NMS.</summary>
     public CxrLab.Models.EfficientDet.EfficientDetConfig Efficientdet { get; set; } = new();
+    /// <summary>YOLOX's options (<c>yolox:</c>): Megvii's Exp fields; unset values take the variant's defaults.</summary>
+    public CxrLab.Models.Yolox.YoloxConfig Yolox { get; set; } = new();
 
     public DataConfig Data { get; set; } = new();
 
@@ -157,7 +159,9 @@ public sealed class OptimizerConfig
     public double Eps { get; set; } = 1e-8;
 }
 
-public enum ScheduleKind { Cosine, MultiStep, Constant }
+/// <summary>Main schedules; <c>YoloxWarmCos</c> is YOLOX's "yoloxwarmcos" (quadratic warmup over <c>warmup_epochs</c> from
+/// <c>warmup_factor</c>, cosine to <c>final_lr_ratio</c>, flat at it for the last <c>final_constant_epochs</c>).</summary>
+public enum ScheduleKind { Cosine, MultiStep, Constant, YoloxWarmCos }
 public enum WarmupKind { None, Linear, Quadratic }
 
 public sealed class ScheduleConfig
@@ -178,6 +182,12 @@ public sealed class ScheduleConfig
 
     /// <summary>Cosine ends at this fraction of the base rate.</summary>
     public double FinalLrRatio { get; set; } = 0.05;
+
+    /// <summary>Warmup length in epochs; when > 0 it replaces <see cref="WarmupIters"/> (YOLOX counts epochs: 5).</summary>
+    public double WarmupEpochs { get; set; }
+
+    /// <summary>yoloxwarmcos: the last epochs held at <see cref="FinalLrRatio"/> (YOLOX's no_aug_epochs: 15).</summary>
+    public int FinalConstantEpochs { get; set; }
 }
 
 public sealed class TrainConfig

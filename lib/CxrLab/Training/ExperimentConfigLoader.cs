@@ -184,7 +184,7 @@ public static class ExperimentConfigLoader
         Require(c.Optimizer.Betas.Count == 2 && c.Optimizer.Betas.All(b => b is >= 0 and < 1), "optimizer.betas", "must be two numbers in [0, 1), e.g. [0.9, 0.999]");
         Require(!c.Optimizer.Nesterov || c.Optimizer.Momentum > 0, "optimizer.nesterov", "needs optimizer.momentum > 0");
         Require(c.Schedule.WarmupIters >= 0, "schedule.warmup_iters", "must be ≥ 0");
-        Require(c.Schedule.WarmupFactor is > 0 and <= 1, "schedule.warmup_factor", $"{c.Schedule.WarmupFactor} must be in (0, 1]");
+        Require(c.Schedule.WarmupFactor is >= 0 and <= 1, "schedule.warmup_factor", $"{c.Schedule.WarmupFactor} must be in [0, 1] (0: from zero, as YOLOX)");
         Require(c.Schedule.Gamma is > 0 and <= 1, "schedule.gamma", $"{c.Schedule.Gamma} must be in (0, 1]");
         Require(c.Schedule.FinalLrRatio is >= 0 and <= 1, "schedule.final_lr_ratio", $"{c.Schedule.FinalLrRatio} must be in [0, 1]");
         Require(c.Schedule.Milestones.Zip(c.Schedule.Milestones.Skip(1)).All(p => p.First < p.Second) && c.Schedule.Milestones.All(m => m > 0),

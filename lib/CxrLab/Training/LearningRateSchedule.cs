@@ -22,13 +22,18 @@ public sealed class LearningRateSchedule
         totalSteps = stepsPerEpoch * epochs;
     }
 
-    /// <summary>Warmup length in steps, capped at the run's length.</summary>
-    public long WarmupSteps => config.Warmup == WarmupKind.None ? 0 : Math.Min(config.WarmupIters, totalSteps);
+    /// <summary>Warmup length in steps (from warmup_epochs when set, else warmup_iters), capped at the run's length.</summary>
+    public long WarmupSteps => config.Warmup == WarmupKind.None && config.Name != ScheduleKind.YoloxWarmCos ? 0
+        : Math.Min(config.WarmupEpochs > 0 ? (long)(config.WarmupEpochs * stepsPerEpoch) : config.WarmupIters, totalSteps);
 
     /// <summary>Multiplier of the base rate used for optimizer step <paramref name="step"/> (0-based).</summary>
     public double Factor(long step)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(step);
+        // YOLOX's LRScheduler(name="yoloxwarmcos") as a whole (its warmup is part of the formula); Megvii's trainer
+        // uses update_lr(i) for iteration i (set after step i − 1; the first step runs at warmup_lr, which is update_lr(0)).
+        if (config.Name == ScheduleKind.YoloxWarmCos)
+            return WarmupSteps == 0 && step == 0 ? 1.0 : CxrLab.Torch.Optim.Schedules.YoloxWarmCos(totalSteps, WarmupSteps, (long)config.FinalConstantEpochs * stepsPerEpoch, config.FinalLrRatio, config.WarmupFactor)(step);
         return WarmupFactor(step) * MainFactor(step);
     }
 
