@@ -58,6 +58,9 @@ public sealed record CocoRle(int Height, int Width, IReadOnlyList<long> Counts)
     /// <summary>Pixels inside the mask.</summary>
     public long Area => Counts.Where((_, i) => i % 2 == 1).Sum();
 
+    /// <summary><c>{"size": [h, w], "counts": [...]}</c> as an object for <see cref="JsonSerializer"/>.</summary>
+    public IReadOnlyDictionary<string, object> ToJsonObject() => new Dictionary<string, object> { ["size"] = new[] { Height, Width }, ["counts"] = Counts };
+
     /// <summary>Writes <c>{"size": [h, w], "counts": [...]}</c>.</summary>
     public void WriteJson(Utf8JsonWriter w)
     {

@@ -38,6 +38,7 @@ public static class ExperimentRunner
         MaxDetections = config.Model.MaxDetections,
         ClassAgnostic = config.Model.ClassAgnostic,
         FasterRcnn = config.FasterRcnn,
+        MaskRcnn = config.MaskRcnn,
     };
 
     /// <summary>The model a config describes, built through the zoo, with <c>model.weights</c> loaded when given (a

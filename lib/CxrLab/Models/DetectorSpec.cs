@@ -28,6 +28,8 @@ public sealed record DetectorSpec(string Arch, int NumClasses)
 
     public FasterRcnn.FasterRcnnConfig FasterRcnn { get; init; } = new();
 
+    public MaskRcnn.MaskRcnnConfig MaskRcnn { get; init; } = new();
+
     /// <summary>The family's defaults with this spec's overrides applied.</summary>
     public PostprocessOptions Postprocess(PostprocessOptions defaults) => defaults with
     {

@@ -19,6 +19,10 @@ public static class DetectorZoo
         new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
         new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
         new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
+        new("maskrcnn_resnet18_fpn", "mask_rcnn", "torchvision MaskRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 18)),
+        new("maskrcnn_resnet34_fpn", "mask_rcnn", "torchvision MaskRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 34)),
+        new("maskrcnn_resnet50_fpn", "mask_rcnn", "torchvision maskrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 50)),
+        new("maskrcnn_resnet101_fpn", "mask_rcnn", "torchvision MaskRCNN (resnet_fpn_backbone); the RSNA seed's", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 101)),
     ];
 
     /// <summary>The row for <paramref name="arch"/>; an unknown name lists the zoo and suggests the closest.</summary>

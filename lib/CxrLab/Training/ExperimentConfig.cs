@@ -24,6 +24,12 @@ public sealed class ExperimentConfig
     /// <summary>Faster R-CNN's options (<c>faster_rcnn:</c>): anchors, FPN width, RPN/RoI sampling.</summary>
     public CxrLab.Models.FasterRcnn.FasterRcnnConfig FasterRcnn { get; set; } = new();
 
+    /// <summary>Mask R-CNN's options (<c>mask_rcnn:</c>): the two-stage settings of <c>faster_rcnn:</c> plus the mask head's.</summary>
+    public CxrLab.Models.MaskRcnn.MaskRcnnConfig MaskRcnn { get; set; } = new();
+
+    /// <summary>RSNA Pneumonia's options (<c>rsna:</c>): box → mask shape, boxes kept, the seed's augmentation file.</summary>
+    public CxrLab.Tasks.Rsna.RsnaConfig Rsna { get; set; } = new();
+
     public DataConfig Data { get; set; } = new();
 
     /// <summary>Augmentation pipeline, applied in order to training images only.</summary>
