@@ -55,6 +55,7 @@ public static class DemoVerb
         var set = new Option<string[]>("--set") { Description = "override a config value, e.g. --set optimizer.lr=0.01 (repeatable)" };
         var command = new Command("demo", "End to end on phantom VinBigData: DICOM → cache → a detector (--arch) → Kaggle mAP@0.4 → submission + HTML report")
             { output, images, size, epochs, abnormal, seed, balance, threads, arch, config, set };
+        command.Subcommands.Add(RsnaDemoVerb.Create());
         command.SetAction(parse =>
         {
             AnsiConsole.MarkupLine("[bold]CXR Lab demo[/]");
@@ -203,7 +204,7 @@ public static class DemoVerb
     static string ModelSummary(ExperimentConfig cfg) => $"input {(cfg.Model.InputSize > 0 ? cfg.Model.InputSize : DetectorZoo.Find(cfg.Model.Arch).DefaultInputSize)} px, {cfg.Model.NumClasses} classes";
 
     /// <summary>A demo config: beside the working directory's experiments/, else the repository's (walking up from the binary).</summary>
-    static string FindConfig(string configName)
+    internal static string FindConfig(string configName)
     {
         var here = Path.Combine("experiments", configName);
         if (File.Exists(here)) return here;

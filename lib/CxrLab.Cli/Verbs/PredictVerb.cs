@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using CxrLab.Data;
 using CxrLab.Imaging;
 using CxrLab.Models;
 using CxrLab.Models.Detection;
@@ -93,6 +94,8 @@ public static class PredictVerb
                         scores,
                         labels,
                         classes = labels.Select(l => l < task.ClassNames.Count ? task.ClassNames[(int)l] : l.ToString(CultureInfo.InvariantCulture)).ToArray(),
+                        // Instance masks (Mask R-CNN) in the input image's pixels as COCO uncompressed RLE.
+                        masks = d.Masks is { } ms ? Enumerable.Range(0, scores.Length).Select(k => CocoRle.Encode(ms[k]).ToJsonObject()).ToArray() : null,
                     });
                     predictions.Add(new ImagePrediction(Path.GetFileNameWithoutExtension(file), rows, scores, labels));
                     bar.Increment(1);

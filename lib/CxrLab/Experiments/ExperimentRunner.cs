@@ -40,6 +40,7 @@ public static class ExperimentRunner
         FasterRcnn = config.FasterRcnn,
         EfficientDet = config.Efficientdet,
         Yolox = config.Yolox,
+        MaskRcnn = config.MaskRcnn,
     };
 
     /// <summary>The model a config describes, built through the zoo, with <c>model.weights</c> loaded when given (a

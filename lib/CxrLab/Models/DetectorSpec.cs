@@ -32,6 +32,8 @@ public sealed record DetectorSpec(string Arch, int NumClasses)
     /// <summary>The <c>yolox:</c> section (unset values: the variant's Megvii defaults).</summary>
     public Yolox.YoloxConfig Yolox { get; init; } = new();
 
+    public MaskRcnn.MaskRcnnConfig MaskRcnn { get; init; } = new();
+
     /// <summary>The family's defaults with this spec's overrides applied.</summary>
     public PostprocessOptions Postprocess(PostprocessOptions defaults) => defaults with
     {

@@ -39,6 +39,10 @@ public static class DetectorZoo
         new("yolox_l", "yolox", "Megvii YOLOX (exps/default/yolox_l.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
         new("yolox_x", "yolox", "Megvii YOLOX (exps/default/yolox_x.py)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
         new("yolox_darknet53", "yolox", "Megvii YOLOX (exps/default/yolov3.py: Darknet-53 + YOLOFPN)", 640, false, MegviiLayouts, Yolox.YOLOX.Build),
+        new("maskrcnn_resnet18_fpn", "mask_rcnn", "torchvision MaskRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 18)),
+        new("maskrcnn_resnet34_fpn", "mask_rcnn", "torchvision MaskRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 34)),
+        new("maskrcnn_resnet50_fpn", "mask_rcnn", "torchvision maskrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 50)),
+        new("maskrcnn_resnet101_fpn", "mask_rcnn", "torchvision MaskRCNN (resnet_fpn_backbone); the RSNA seed's", 800, true, TorchvisionLayouts, s => MaskRcnn.MaskRcnn.Build(s, 101)),
     ];
 
     /// <summary>The row for <paramref name="arch"/>; an unknown name lists the zoo and suggests the closest.</summary>

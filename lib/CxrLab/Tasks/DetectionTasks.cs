@@ -7,6 +7,7 @@ public static class DetectionTasks
     [
         new VinBigData.VinBigTask(),
         new Shapes.ShapesTask(),
+        new Rsna.RsnaTask(),
     ];
 
     /// <summary>The task for <paramref name="name"/>; an unknown name lists the known ones.</summary>

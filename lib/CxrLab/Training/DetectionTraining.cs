@@ -12,6 +12,7 @@ public sealed record DetectionSample(string Id, Tensor Image, DetectionTarget Ta
         Image.Dispose();
         Target.Boxes.Dispose();
         Target.Labels.Dispose();
+        Target.Masks?.Dispose();
     }
 }
 

@@ -29,6 +29,11 @@ public sealed class ExperimentConfig
     public CxrLab.Models.EfficientDet.EfficientDetConfig Efficientdet { get; set; } = new();
     /// <summary>YOLOX's options (<c>yolox:</c>): Megvii's Exp fields; unset values take the variant's defaults.</summary>
     public CxrLab.Models.Yolox.YoloxConfig Yolox { get; set; } = new();
+    /// <summary>Mask R-CNN's options (<c>mask_rcnn:</c>): the two-stage settings of <c>faster_rcnn:</c> plus the mask head's.</summary>
+    public CxrLab.Models.MaskRcnn.MaskRcnnConfig MaskRcnn { get; set; } = new();
+
+    /// <summary>RSNA Pneumonia's options (<c>rsna:</c>): box → mask shape, boxes kept, the seed's augmentation file.</summary>
+    public CxrLab.Tasks.Rsna.RsnaConfig Rsna { get; set; } = new();
 
     public DataConfig Data { get; set; } = new();
 

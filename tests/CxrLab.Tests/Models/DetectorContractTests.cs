@@ -28,6 +28,15 @@ public sealed class DetectorContractTests : IDisposable
                 RpnPostNmsTopNTrain = 64, RpnPostNmsTopNTest = 32, RoiBatchSizePerImage = 32,
             },
         },
+        "mask_rcnn" => new DetectorSpec(arch, numClasses)
+        {
+            InputSize = 64, MaxSize = 96, ScoreThresh = 0.0,
+            MaskRcnn = new CxrLab.Models.MaskRcnn.MaskRcnnConfig
+            {
+                FpnChannels = 16, RepresentationSize = 32, AnchorSizes = [8, 16, 32, 64, 128], MaskChannels = 16, MaskConvs = 2,
+                RpnPostNmsTopNTrain = 64, RpnPostNmsTopNTest = 32, RoiBatchSizePerImage = 32,
+            },
+        },
         _ => new DetectorSpec(arch, numClasses) { InputSize = 64, ScoreThresh = 0.0 },
     };
 

@@ -3,8 +3,9 @@ using CxrLab.Torch;
 namespace CxrLab.Models.Detection;
 
 /// <summary>Ground truth for one image in model terms: <c>Boxes</c> float <c>[K, 4]</c> xyxy pixels,
-/// <c>Labels</c> int64 <c>[K]</c> in the model's numbering (1..numClasses−1; 0 is background).</summary>
-public sealed record DetectionTarget(Tensor Boxes, Tensor Labels)
+/// <c>Labels</c> int64 <c>[K]</c> in the model's numbering (1..numClasses−1; 0 is background), and for instance
+/// segmentation (Mask R-CNN) <c>Masks</c> <c>[K, H, W]</c> (uint8/bool, 1 inside the object) in the image's pixels.</summary>
+public sealed record DetectionTarget(Tensor Boxes, Tensor Labels, Tensor? Masks = null)
 {
     /// <summary>An image without objects (trains the background; zero box loss).</summary>
     public static DetectionTarget Empty() => new(torch.zeros(0, 4), torch.zeros([0], ScalarType.Int64));
@@ -77,7 +78,7 @@ public sealed class GeneralizedRCNNTransform(int minSize = 800, int maxSize = 13
             var scaled = torch.interpolate(normalized.unsqueeze(0), size: [nh, nw], mode: "bilinear", align_corners: false).squeeze(0);
             resized.Add(scaled);
             if (targets is not null)
-                outTargets!.Add(targets[i] with { Boxes = ResizeBoxes(targets[i].Boxes, (h, w), (nh, nw)) });
+                outTargets!.Add(targets[i] with { Boxes = ResizeBoxes(targets[i].Boxes, (h, w), (nh, nw)), Masks = ResizeMasks(targets[i].Masks, nh, nw) });
         }
         return (Batch(resized), outTargets);
     }
@@ -110,7 +111,23 @@ public sealed class GeneralizedRCNNTransform(int minSize = 800, int maxSize = 13
         return boxes * ratio.to(boxes.device, boxes.DType);
     }
 
-    /// <summary>Maps detections from the resized images back to the original sizes.</summary>
+    /// <summary>Target masks resized as torchvision does (nearest, to the resized image's size), back to uint8.</summary>
+    static Tensor? ResizeMasks(Tensor? masks, long nh, long nw)
+    {
+        if (masks is null) return null;
+        if (masks.size(0) == 0) return torch.zeros([0, nh, nw], ScalarType.UInt8, masks.device);
+        using var asFloat = masks.unsqueeze(1).to(ScalarType.Float32);
+        using var resized = torch.interpolate(asFloat, size: [nh, nw], mode: "nearest");
+        return resized[.., 0].to(ScalarType.UInt8);
+    }
+
+    /// <summary>Maps detections from the resized images back to the original sizes; mask probabilities <c>[D, 1, M, M]</c>
+    /// (Mask R-CNN) are pasted into the original image and thresholded at 0.5 (<see cref="MaskOps.PasteMasks"/>).</summary>
     public List<Detections> Postprocess(IReadOnlyList<Detections> detections, IReadOnlyList<(long H, long W)> imageSizes, IReadOnlyList<(long H, long W)> originalSizes) =>
-        detections.Select((d, i) => d with { Boxes = ResizeBoxes(d.Boxes, imageSizes[i], originalSizes[i]) }).ToList();
+        detections.Select((d, i) =>
+        {
+            var boxes = ResizeBoxes(d.Boxes, imageSizes[i], originalSizes[i]);
+            var masks = d.Masks is { } m && m.dim() == 4 ? MaskOps.PasteMasks(m, boxes, originalSizes[i].H, originalSizes[i].W) : d.Masks;
+            return d with { Boxes = boxes, Masks = masks };
+        }).ToList();
 }

@@ -68,7 +68,13 @@ public sealed class RoIHeads : Module
     TwoMlpHead boxHead;
     FastRcnnPredictor boxPredictor;
 
-    public RoIHeads(MultiScaleRoIAlign boxRoiPool, TwoMlpHead boxHead, FastRcnnPredictor boxPredictor, RoIHeadsOptions options)
+    /// <param name="boxRoiPool">The box pooler (7×7).</param>
+    /// <param name="boxHead">The box MLP.</param>
+    /// <param name="boxPredictor">Class scores and box deltas.</param>
+    /// <param name="options">Sampling and post-processing settings.</param>
+    /// <param name="mask">Mask R-CNN's mask branch (keys <c>mask_head.*</c>, <c>mask_predictor.*</c>); null for boxes only.
+    /// With it, training adds <c>loss_mask</c> over the sampled positives (targets need <see cref="DetectionTarget.Masks"/>).</param>
+    public RoIHeads(MultiScaleRoIAlign boxRoiPool, TwoMlpHead boxHead, FastRcnnPredictor boxPredictor, RoIHeadsOptions options, MaskBranchParts? mask = null)
     {
         BoxRoiPool = boxRoiPool;
         this.boxHead = register_module("box_head", boxHead);
@@ -76,6 +82,33 @@ public sealed class RoIHeads : Module
         Options = options;
         ProposalMatcher = new Matcher(options.FgIouThresh, options.BgIouThresh, allowLowQualityMatches: false);
         Sampler = new BalancedPositiveNegativeSampler(options.BatchSizePerImage, options.PositiveFraction);
+        if (mask is not null) AddMaskBranch(mask);
+    }
+
+    /// <summary>Adds the mask branch to box-only heads (how Mask R-CNN reuses Faster R-CNN's parts).</summary>
+    public void AddMaskBranch(MaskBranchParts mask)
+    {
+        if (HasMask) throw new InvalidOperationException("these RoI heads already have a mask branch");
+        MaskRoiPool = mask.RoiPool;
+        maskHead = register_module("mask_head", mask.Head);
+        maskPredictor = register_module("mask_predictor", mask.Predictor);
+    }
+
+    MaskRcnnHeads? maskHead;
+    MaskRcnnPredictor? maskPredictor;
+
+    /// <summary>The mask pooler (14×14) when the mask branch is present.</summary>
+    public MultiScaleRoIAlign? MaskRoiPool { get; private set; }
+    public MaskRcnnHeads? MaskHead => maskHead;
+    public MaskRcnnPredictor? MaskPredictor => maskPredictor;
+    /// <summary>Whether the mask branch is present (torchvision's <c>has_mask()</c>).</summary>
+    public bool HasMask => MaskRoiPool is not null && maskHead is not null && maskPredictor is not null;
+
+    /// <summary>Swaps the mask predictor (e.g. for another class count); the old one is disposed.</summary>
+    public void ReplaceMaskPredictor(MaskRcnnPredictor predictor)
+    {
+        if (!HasMask) throw new InvalidOperationException("these RoI heads have no mask branch");
+        maskPredictor = register_module("mask_predictor", predictor);
     }
 
     public MultiScaleRoIAlign BoxRoiPool { get; }
@@ -91,25 +124,72 @@ public sealed class RoIHeads : Module
     public (List<Detections> Detections, Dictionary<string, Tensor> Losses) Forward(IReadOnlyList<Tensor> features, List<Tensor> proposals, IReadOnlyList<(long H, long W)> imageSizes, IReadOnlyList<DetectionTarget>? targets)
     {
         var losses = new Dictionary<string, Tensor>();
-        List<Tensor>? labels = null, regressionTargets = null;
+        RoISamples? samples = null;
         if (training)
         {
             if (targets is null) throw new ArgumentException("training needs targets");
-            (proposals, labels, regressionTargets) = SelectTrainingSamples(proposals, targets);
+            if (HasMask && targets.Any(t => t.Masks is null)) throw new ArgumentException("Mask R-CNN training needs masks in every target (DetectionTarget.Masks, [K, H, W])");
+            samples = SelectTrainingSamples(proposals, targets);
+            proposals = samples.Proposals;
         }
         var pooled = BoxRoiPool.Forward(features, proposals, imageSizes);
         var (classLogits, boxRegression) = boxPredictor.Forward(boxHead.Forward(pooled));
         if (training)
         {
-            var (lossCls, lossBox) = FastRcnnLoss(classLogits, boxRegression, labels!, regressionTargets!);
+            var (lossCls, lossBox) = FastRcnnLoss(classLogits, boxRegression, samples!.Labels, samples.RegressionTargets);
             losses["loss_classifier"] = lossCls;
             losses["loss_box_reg"] = lossBox;
+            if (HasMask) losses["loss_mask"] = MaskLoss(features, samples, imageSizes, targets!);
             return ([], losses);
         }
-        return (PostprocessDetections(classLogits, boxRegression, proposals, imageSizes), losses);
+        var detections = PostprocessDetections(classLogits, boxRegression, proposals, imageSizes);
+        if (!HasMask) return (detections, losses);
+        var masks = ForwardMasks(features, detections.Select(d => d.Boxes).ToList(), detections.Select(d => d.Labels).ToList(), imageSizes);
+        return (detections.Select((d, i) => d with { Masks = masks[i] }).ToList(), losses);
     }
 
-    (List<Tensor> Proposals, List<Tensor> Labels, List<Tensor> RegressionTargets) SelectTrainingSamples(List<Tensor> proposals, IReadOnlyList<DetectionTarget> targets)
+    /// <summary>torchvision's mask training step: the sampled positives (label &gt; 0) are pooled 14×14, run through the
+    /// mask head and scored against their matched GT masks projected to 28×28.</summary>
+    Tensor MaskLoss(IReadOnlyList<Tensor> features, RoISamples samples, IReadOnlyList<(long H, long W)> imageSizes, IReadOnlyList<DetectionTarget> targets)
+    {
+        var positives = new List<Tensor>();
+        var posMatched = new List<Tensor>();
+        for (var i = 0; i < samples.Proposals.Count; i++)
+        {
+            var pos = (samples.Labels[i] > 0L).nonzero().squeeze(1);
+            positives.Add(samples.Proposals[i].index_select(0, pos));
+            posMatched.Add(samples.MatchedIdxs[i].index_select(0, pos));
+        }
+        var logits = MaskLogits(features, positives, imageSizes);
+        return MaskOps.MaskRcnnLoss(logits, positives, targets.Select(t => t.Masks!).ToList(), targets.Select(t => t.Labels).ToList(), posMatched);
+    }
+
+    Tensor MaskLogits(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> boxes, IReadOnlyList<(long H, long W)> imageSizes)
+    {
+        if (!HasMask) throw new InvalidOperationException("these RoI heads have no mask branch");
+        using var pooled = MaskRoiPool!.Forward(features, boxes, imageSizes);
+        using var head = maskHead!.Forward(pooled);
+        return maskPredictor!.Forward(head);
+    }
+
+    /// <summary>Inference of the mask branch for given detections (resized-image boxes, model labels): per image the
+    /// <c>[D_i, 1, 28, 28]</c> probabilities of each detection's own class (torchvision's <c>maskrcnn_inference</c>),
+    /// to be pasted into the image by <see cref="MaskOps.PasteMasks"/>.</summary>
+    public Tensor[] ForwardMasks(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> boxes, IReadOnlyList<Tensor> labels, IReadOnlyList<(long H, long W)> imageSizes)
+    {
+        using var logits = MaskLogits(features, boxes, imageSizes);
+        return MaskOps.MaskRcnnInference(logits, labels);
+    }
+
+    /// <summary>The sampled RoIs of a training batch, per image: proposals (GT boxes appended, then sampled), the index
+    /// of each one's matched GT box (0 for background of an image without boxes), its label (0 background) and box
+    /// regression target.</summary>
+    public sealed record RoISamples(List<Tensor> Proposals, List<Tensor> MatchedIdxs, List<Tensor> Labels, List<Tensor> RegressionTargets);
+
+    /// <summary>torchvision's <c>select_training_samples</c>: appends the GT boxes to the proposals, matches (IoU ≥ 0.5
+    /// foreground, &lt; 0.5 background), samples <c>BatchSizePerImage</c> with <c>PositiveFraction</c> positives and
+    /// encodes the regression targets.</summary>
+    public RoISamples SelectTrainingSamples(List<Tensor> proposals, IReadOnlyList<DetectionTarget> targets)
     {
         using var _ = torch.no_grad();
         var dtype = proposals[0].DType;
@@ -136,18 +216,21 @@ public sealed class RoIHeads : Module
         }
         var (pos, neg) = Sampler.Sample(labels);
         var sampledProposals = new List<Tensor>();
+        var sampledMatched = new List<Tensor>();
         var sampledLabels = new List<Tensor>();
         var regression = new List<Tensor>();
         for (var i = 0; i < withGt.Count; i++)
         {
             var inds = pos[i].logical_or(neg[i]).nonzero().squeeze(1);
             var props = withGt[i].index_select(0, inds);
+            var matched = matchedIdxs[i].index_select(0, inds);
             sampledProposals.Add(props);
+            sampledMatched.Add(matched);
             sampledLabels.Add(labels[i].index_select(0, inds));
             var gt = gtBoxes[i].numel() == 0 ? torch.zeros([1, 4], dtype, device) : gtBoxes[i];
-            regression.Add(BoxCoder.encode_single(gt.index_select(0, matchedIdxs[i].index_select(0, inds)), props));
+            regression.Add(BoxCoder.encode_single(gt.index_select(0, matched), props));
         }
-        return (sampledProposals, sampledLabels, regression);
+        return new RoISamples(sampledProposals, sampledMatched, sampledLabels, regression);
     }
 
     static (Tensor Cls, Tensor Box) FastRcnnLoss(Tensor classLogits, Tensor boxRegression, List<Tensor> labels, List<Tensor> regressionTargets)
