@@ -37,6 +37,12 @@ public sealed class DetectorContractTests : IDisposable
                 RpnPostNmsTopNTrain = 64, RpnPostNmsTopNTest = 32, RoiBatchSizePerImage = 32,
             },
         },
+        // EfficientDet's levels reach stride 128 (P7), so its smallest input is 128.
+        "efficientdet" => new DetectorSpec(arch, numClasses)
+        {
+            InputSize = 128, ScoreThresh = 0.0,
+            EfficientDet = new CxrLab.Models.EfficientDet.EfficientDetConfig { FpnChannels = 16, FpnCellRepeats = 1, BoxClassRepeats = 1 },
+        },
         _ => new DetectorSpec(arch, numClasses) { InputSize = 64, ScoreThresh = 0.0 },
     };
 

@@ -59,10 +59,10 @@ public class EfficientDetContractTests
             d.Module.zero_grad();
             var targets = empty ? [DetectionTarget.Empty(), DetectionTarget.Empty()] : Targets();
             var losses = d.ForwardTrain(Images(), targets);
-            Assert.Equal(["class_loss", "box_loss"], losses.Keys.ToArray());
+            Assert.Equal(["loss_class", "loss_box"], losses.Keys.ToArray());
             Assert.All(losses.Values, l => Assert.True(float.IsFinite(l.item<float>())));
-            if (empty) Assert.Equal(0f, losses["box_loss"].item<float>());
-            else Assert.True(losses["box_loss"].item<float>() > 0);
+            if (empty) Assert.Equal(0f, losses["loss_box"].item<float>());
+            else Assert.True(losses["loss_box"].item<float>() > 0);
             var total = losses.Values.Aggregate((a, b) => a + b);
             total.backward();
             var grads = d.Module.named_parameters().Where(p => p.parameter.grad is not null).ToList();

@@ -119,8 +119,8 @@ public sealed class EfficientDet : IDetector
         using var anchorTargets = new AnchorLabeler(AnchorsYxyx, Options).Label(boxes, labels);
         var (cls, box) = net.forward(batch);
         var (_, classLoss, boxLoss) = DetectionLoss.Compute(cls, box, anchorTargets, Options);
-        // The trainer sums the named losses: box_loss carries effdet's box_loss_weight so the sum is effdet's total loss.
-        var losses = new Dictionary<string, Tensor> { ["class_loss"] = classLoss, ["box_loss"] = boxLoss * Options.BoxLossWeight };
+        // The trainer sums the named losses: loss_box carries effdet's box_loss_weight so the sum is effdet's total loss.
+        var losses = new Dictionary<string, Tensor> { ["loss_class"] = classLoss, ["loss_box"] = boxLoss * Options.BoxLossWeight };
         foreach (var v in losses.Values) scope.MoveToOuter(v);
         return losses;
     }
