@@ -6,7 +6,9 @@ using Spectre.Console;
 namespace CxrLab.Cli.Verbs;
 
 /// <summary>`cxr train CONFIG [--resume [RUN_DIR]] [--set key=value ...]`: runs an experiment into
-/// experiments/runs/&lt;name&gt;/&lt;timestamp&gt;/; Ctrl+C or SIGTERM saves the state so --resume continues exactly.</summary>
+/// experiments/runs/&lt;name&gt;/&lt;timestamp&gt;/; Ctrl+C or SIGTERM saves the state so --resume continues exactly.
+/// With --nproc-per-node N it starts N data-parallel workers (<see cref="DistributedLauncher"/>); a process that a
+/// launcher started as a worker (RANK/WORLD_SIZE in its environment) joins the run (<see cref="DistributedReplica"/>).</summary>
 public static class TrainVerb
 {
     public static Command Create()
@@ -19,34 +21,44 @@ public static class TrainVerb
         };
         var set = new Option<string[]>("--set") { Description = "Override a config value: --set optimizer.lr=0.005 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var command = new Command("train", "Train a detector from an experiment config (resumable)") { config, resume, set };
+        var launch = new DistributedLauncher.Options();
+        launch.AddTo(command);
         command.SetAction(parse =>
         {
+            if (launch.From(parse) is { } workers)
+                return DistributedLauncher.Run(workers, DistributedLauncher.WorkerArguments(Environment.GetCommandLineArgs().Skip(1)));
             ExperimentConfig cfg;
             try { cfg = ExperimentConfigLoader.LoadFile(parse.GetValue(config)!, parse.GetValue(set) ?? []); }
             catch (ConfigException e) { AnsiConsole.MarkupLine($"[red]config error:[/] {Markup.Escape(e.Message)}"); return 2; }
 
+            using var replica = DistributedReplica.JoinIfLaunched(cfg);
             var resuming = parse.GetResult(resume) is not null;
-            RunDirectory run;
-            if (resuming)
+            RunDirectory? OpenRun()
             {
+                if (!resuming) return RunDirectory.Create(cfg);
                 var path = parse.GetValue(resume);
                 var found = string.IsNullOrEmpty(path) ? RunDirectory.Latest(cfg) : RunDirectory.Open(path);
-                if (found is null) { AnsiConsole.MarkupLine($"[red]no run of '{Markup.Escape(cfg.Name)}' with a checkpoint under {Markup.Escape(cfg.Output.RunsDir)}[/]; start without --resume"); return 2; }
-                run = found;
+                if (found is null) AnsiConsole.MarkupLine($"[red]no run of '{Markup.Escape(cfg.Name)}' with a checkpoint under {Markup.Escape(cfg.Output.RunsDir)}[/]; start without --resume");
+                return found;
             }
-            else run = RunDirectory.Create(cfg);
+            var run = replica is null ? OpenRun() : replica.ShareRun(OpenRun);
+            if (run is null) return 2;
+            var quiet = replica is { IsWriter: false };  // rank 0 reports for the run
 
-            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}");
+            if (!quiet) AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}" +
+                                               (replica is null ? "" : $" ({replica.Group.WorldSize} data-parallel ranks, {replica.Group.Backend})"));
             using var model = ExperimentRunner.BuildModel(cfg, msg => AnsiConsole.MarkupLine(Markup.Escape(msg)));
+            using var replicaTraining = replica?.Wrap(model);
             ExperimentRunner.Log = msg => AnsiConsole.MarkupLine(Markup.Escape(msg));
             var (trainSet, valSet) = ExperimentRunner.Datasets(cfg);
             var metric = ExperimentRunner.Metric(valSet);
-            using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run);
-            if (trainer.PrecisionNote is { } precision) AnsiConsole.MarkupLine(Markup.Escape(precision));
+            using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run, distributed: replicaTraining);
+            if (trainer.PrecisionNote is { } precision && !quiet) AnsiConsole.MarkupLine(Markup.Escape(precision));
             if (resuming)
             {
                 trainer.Resume(run.LastCheckpoint);
-                AnsiConsole.MarkupLine($"resuming at epoch {trainer.State.Epoch}, batch {trainer.State.BatchInEpoch}, step {trainer.State.Step}");
+                if (!quiet) AnsiConsole.MarkupLine($"resuming at epoch {trainer.State.Epoch}, batch {trainer.State.BatchInEpoch}, step {trainer.State.Step}");
+                if (trainer.ResumeNote is { } note && !quiet) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(note)}[/]");
             }
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -54,10 +66,11 @@ public static class TrainVerb
             // `kill`, `docker stop` and batch schedulers send SIGTERM before killing: stop as for Ctrl+C, saving the state.
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; cts.Cancel(); });
             TrainingOutcome outcome = TrainingOutcome.Completed;
-            var batches = (trainSet.Count + cfg.Train.BatchSize - 1) / cfg.Train.BatchSize;
+            var batches = ((replicaTraining?.SamplesPerRank(trainSet.Count) ?? trainSet.Count) + cfg.Train.BatchSize - 1) / cfg.Train.BatchSize;
             try
             {
-                AnsiConsole.Progress()
+                if (quiet) outcome = trainer.Fit(cts.Token);
+                else AnsiConsole.Progress()
                     .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
@@ -84,6 +97,7 @@ public static class TrainVerb
                     });
             }
             finally { Console.CancelKeyPress -= onCancel; }
+            if (quiet) return outcome == TrainingOutcome.Cancelled ? 130 : 0;
             switch (outcome)
             {
                 case TrainingOutcome.Cancelled:

@@ -25,6 +25,9 @@ public sealed class ExperimentConfig
     public ScheduleConfig Schedule { get; set; } = new();
     public TrainConfig Train { get; set; } = new();
     public OutputConfig Output { get; set; } = new();
+
+    /// <summary>Data-parallel training over several processes (docs/distributed.md).</summary>
+    public Distributed.DistributedConfig Distributed { get; set; } = new();
 }
 
 public sealed class ModelConfig
