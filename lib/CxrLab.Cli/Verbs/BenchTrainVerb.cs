@@ -61,9 +61,16 @@ public static class BenchTrainVerb
         var size = new Option<int>("--size") { Description = "Image side in pixels", DefaultValueFactory = _ => 512 };
         var reps = new Option<int>("--reps") { Description = "Timed repetitions (median reported)", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "End with one JSON object" };
-        var command = new Command("train", "Faster R-CNN training step and inference vs torchvision on the same libtorch") { arch, size, reps, json };
+        var command = new Command("train", "Faster R-CNN training step and inference vs torchvision on the same libtorch; " +
+                                           "with --nproc-per-node N: N data-parallel processes vs one process of N threads") { arch, size, reps, json };
+        var rounds = new Option<int>("--rounds") { Description = "With --nproc-per-node: alternating single/distributed rounds", DefaultValueFactory = _ => 2 };
+        command.Options.Add(rounds);
+        var launch = new DistributedLauncher.Options();
+        launch.AddTo(command);
         command.SetAction(parse =>
         {
+            if (launch.From(parse) is { } workers)
+                return BenchTrainDistributedVerb.Run(parse.GetValue(arch)!, parse.GetValue(size), Math.Max(1, parse.GetValue(reps)), Math.Max(1, parse.GetValue(rounds)), workers, parse.GetValue(json));
             var a = parse.GetValue(arch)!;
             var n = parse.GetValue(size);
             var r = Math.Max(1, parse.GetValue(reps));
