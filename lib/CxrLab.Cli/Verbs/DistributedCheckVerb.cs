@@ -15,7 +15,8 @@ namespace CxrLab.Cli.Verbs;
 /// tests/CxrLab.Tests/Torch/Distributed (the tests start the ranks and compare what they write). Scenarios:
 /// <c>collectives</c> (every collective on rank-dependent inputs → rank{r}.json), <c>train</c> (a few trainer steps of a
 /// small Faster R-CNN as one replica, or as a single process when no launcher started it → rank{r}.safetensors,
-/// the run folder under DIR/run), <c>wait</c> (all-reduces until a peer dies, then fails with the message).</summary>
+/// the run folder under DIR/run), <c>unused</c> (a two-branch model whose second branch is used only on odd steps),
+/// <c>wait</c> (all-reduces until a peer dies, then fails with the message).</summary>
 public static class DistributedCheckVerb
 {
     public static Command Create()
@@ -24,8 +25,9 @@ public static class DistributedCheckVerb
         var outDir = new Option<string>("--out") { Description = "Folder for the results", Required = true };
         var batch = new Option<int>("--batch") { Description = "train: images per rank per step", DefaultValueFactory = _ => 1 };
         var syncBn = new Option<bool>("--sync-bn") { Description = "train: BatchNorm2d + SyncBatchNorm instead of FrozenBatchNorm2d" };
+        var findUnused = new Option<bool>("--find-unused") { Description = "unused: DdpOptions.FindUnusedParameters" };
         var timeout = new Option<double>("--timeout") { Description = "Process-group timeout in seconds", DefaultValueFactory = _ => 60 };
-        var command = new Command("distributed-check", "Multi-process checks of torch.distributed (used by the tests)") { scenario, outDir, batch, syncBn, timeout };
+        var command = new Command("distributed-check", "Multi-process checks of torch.distributed (used by the tests)") { scenario, outDir, batch, syncBn, findUnused, timeout };
         command.Hidden = true;
         var launch = new DistributedLauncher.Options();
         launch.AddTo(command);
@@ -42,6 +44,7 @@ public static class DistributedCheckVerb
                     case "collectives": Collectives(dir, t); break;
                     case "train": Train(dir, parse.GetValue(batch), parse.GetValue(syncBn), t); break;
                     case "wait": Wait(t); break;
+                    case "unused": Unused(dir, parse.GetValue(findUnused), t); break;
                     default: Console.Error.WriteLine("unknown scenario"); return 2;
                 }
             }
@@ -136,6 +139,41 @@ public static class DistributedCheckVerb
             ["validate"] = trainer.Validate(),
         };
         File.WriteAllText(Path.Combine(dir, $"rank{rank}.json"), JsonSerializer.Serialize(summary));
+    }
+
+    /// <summary>A head that skips a branch: <c>b</c> takes part only on odd steps.</summary>
+    sealed class TwoBranch : CxrLab.Torch.Nn.Module<(Tensor X, bool UseB), Tensor>
+    {
+        readonly CxrLab.Torch.Nn.Linear a, b;
+
+        public TwoBranch()
+        {
+            a = register_module("a", new CxrLab.Torch.Nn.Linear(4, 2));
+            b = register_module("b", new CxrLab.Torch.Nn.Linear(4, 2));
+        }
+
+        public override Tensor forward((Tensor X, bool UseB) input) => input.UseB ? a.call(input.X) + b.call(input.X) : a.call(input.X);
+    }
+
+    static void Unused(string dir, bool findUnused, TimeSpan timeout)
+    {
+        var pg = dist.init_process_group("gloo", timeout);
+        torch.manual_seed((ulong)(pg.Rank + 1));  // different initial weights: DDP must copy rank 0's
+        using var model = new TwoBranch();
+        using var ddp = new DistributedDataParallel(model, new DdpOptions { FindUnusedParameters = findUnused });
+        using var opt = new CxrLab.Torch.Optim.SGD(model.parameters().ToList(), 0.1);
+        for (var step = 0; step < 4; step++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var x = torch.tensor(Enumerable.Range(0, 8).Select(i => (float)Math.Sin(i + 10 * pg.Rank + step)).ToArray(), 2, 4);
+            ddp.prepare_for_forward();
+            var loss = model.call((x, step % 2 == 1)).square().mean();
+            opt.zero_grad();
+            ddp.prepare_for_backward(loss);
+            loss.backward();
+            opt.step();
+        }
+        model.save_safetensors(Path.Combine(dir, $"rank{pg.Rank}.safetensors"));
     }
 
     static void Wait(TimeSpan timeout)

@@ -13,6 +13,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
+#include <torch/csrc/distributed/c10d/logger.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 #ifdef USE_C10D_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -53,6 +54,22 @@ std::vector<at::Tensor> tensors_of(void** handles, int n) {
 }
 
 void wait(const c10::intrusive_ptr<c10d::Work>& work) { work->wait(); }
+
+// A Reducer with the Logger PyTorch's DDP always attaches: the Reducer reports through it (e.g. when
+// find_unused_parameters sees the set of unused parameters change) and dereferences it unchecked.
+struct DdpReducer {
+  std::shared_ptr<c10d::Reducer> reducer;
+  std::shared_ptr<c10d::Logger> logger;
+  ~DdpReducer() {
+    logger.reset();
+    reducer.reset();
+  }
+};
+
+c10d::Reducer& as_reducer(void* handle) {
+  if (!handle) throw std::invalid_argument("null reducer handle");
+  return *static_cast<DdpReducer*>(handle)->reducer;
+}
 
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
@@ -239,14 +256,19 @@ CXR_API void* cxr_ddp_reducer_new(void* pg, void** params, int n, int64_t bucket
     // As DistributedDataParallel: buckets in reverse, the order in which backward produces gradients.
     std::reverse(indices.begin(), indices.end());
     std::reverse(limits.begin(), limits.end());
-    return new c10d::Reducer(list, indices, limits, as_pg(pg), sparse, bucket_bytes, find_unused_parameters != 0,
-                             /*gradient_as_bucket_view=*/false, {}, first_bucket_bytes);
+    auto holder = std::make_unique<DdpReducer>();
+    holder->reducer = std::make_shared<c10d::Reducer>(list, indices, limits, as_pg(pg), sparse, bucket_bytes, find_unused_parameters != 0,
+                                                      /*gradient_as_bucket_view=*/false, std::unordered_map<size_t, std::string>{},
+                                                      first_bucket_bytes);
+    holder->logger = std::make_shared<c10d::Logger>(holder->reducer);
+    holder->reducer->set_logger(holder->logger);
+    return holder.release();
   })
 }
 
 CXR_API int cxr_ddp_reducer_free(void* reducer) {
   CXR_TRY(-1, {
-    delete static_cast<c10d::Reducer*>(reducer);
+    delete static_cast<DdpReducer*>(reducer);
     return 0;
   })
 }
@@ -255,9 +277,9 @@ CXR_API int cxr_ddp_reducer_free(void* reducer) {
 // (rank 0's order, broadcast); returns 1 when the buckets were rebuilt.
 CXR_API int cxr_ddp_prepare_for_forward(void* reducer) {
   CXR_TRY(-1, {
-    auto* r = static_cast<c10d::Reducer*>(reducer);
-    bool rebuilt = r->rebuild_buckets();
-    r->prepare_for_forward();
+    auto& r = as_reducer(reducer);
+    bool rebuilt = r.rebuild_buckets();
+    r.prepare_for_forward();
     return rebuilt ? 1 : 0;
   })
 }
@@ -266,7 +288,7 @@ CXR_API int cxr_ddp_prepare_for_forward(void* reducer) {
 // searched and parameters it does not reach are marked ready (their gradient counts as zero).
 CXR_API int cxr_ddp_prepare_for_backward(void* reducer, void** outputs, int n) {
   CXR_TRY(-1, {
-    static_cast<c10d::Reducer*>(reducer)->prepare_for_backward(tensors_of(outputs, n));
+    as_reducer(reducer).prepare_for_backward(tensors_of(outputs, n));
     return 0;
   })
 }

@@ -147,9 +147,14 @@ public static class dist
         catch (Exception e) when (e is NativeException) { throw Failed(g, what, e); }
     }
 
-    internal static DistributedException Failed(ProcessGroup g, string what, Exception e) =>
-        new($"{what} failed on rank {g.Rank} of {g.WorldSize} ({g.Backend}): another rank has probably died or stopped answering " +
-            $"(timeout {g.Timeout.TotalSeconds:0.#} s); see its log. libtorch said: {e.Message}", e);
+    internal static DistributedException Failed(ProcessGroup g, string what, Exception e)
+    {
+        // Transport failures mean a peer is gone or stuck; anything else (c10d's own checks) speaks for itself.
+        var lost = new[] { "onnection", "closed", "imed out", "imeout", "peer", "Broken pipe", "reset" }.Any(e.Message.Contains);
+        return new($"{what} failed on rank {g.Rank} of {g.WorldSize} ({g.Backend})" +
+                   (lost ? $": another rank has probably died or stopped answering (timeout {g.Timeout.TotalSeconds:0.#} s); see its log. libtorch said: " : ": ") +
+                   e.Message, e);
+    }
 }
 
 /// <summary>A collective or the rendezvous failed: a peer died, timed out, or the ranks disagree.</summary>

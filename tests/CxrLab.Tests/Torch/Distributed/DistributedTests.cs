@@ -96,6 +96,33 @@ public sealed class DistributedTests : IDisposable
         Assert.Equal(v0, rank1Summary.GetProperty("validate").GetDouble());
     }
 
+    /// <summary>A branch used only on odd steps: without find_unused_parameters c10d stops the run at the next step with its
+    /// message naming the unused parameters; with it, the run completes and the replicas stay identical (different
+    /// initial weights per rank, so this also checks rank 0's start-up broadcast).</summary>
+    [Fact]
+    public void Unused_parameters_fail_clearly_without_the_option_and_train_with_it()
+    {
+        var without = Path.Combine(temp, "without");
+        var port = Worker.FreePort();
+        var ranks = Enumerable.Range(0, 2).Select(r => new Worker(["distributed-check", "unused", "--out", without, "--timeout", "60"], Worker.RankEnv(r, 2, port))).ToList();
+        try
+        {
+            foreach (var w in ranks)
+            {
+                Assert.NotEqual(0, w.Wait(120));
+                Assert.Contains("find_unused_parameters", w.Stderr);
+                Assert.Contains("did not receive grad", w.Stderr);
+            }
+        }
+        finally { foreach (var w in ranks) w.Dispose(); }
+
+        var with = Path.Combine(temp, "with");
+        Worker.RunRanks(2, 120, "distributed-check", "unused", "--out", with, "--find-unused", "--timeout", "60");
+        var w0 = Weights(Path.Combine(with, "rank0.safetensors"));
+        Assert.Equal(0, MaxDiff(w0, Weights(Path.Combine(with, "rank1.safetensors"))));
+        Assert.Equal(4, w0.Count);
+    }
+
     [Fact]
     public void A_killed_rank_makes_the_other_exit_non_zero_before_the_timeout()
     {
