@@ -17,5 +17,6 @@ root.Subcommands.Add(KernelVerb.Create());
 root.Subcommands.Add(NotebookVerb.Create());
 root.Subcommands.Add(TrainVerb.Create());
 root.Subcommands.Add(PredictVerb.Create());
+root.Subcommands.Add(ModelsVerb.Create());
 root.Subcommands.Add(DistributedCheckVerb.Create());
-return await root.Parse(args).InvokeAsync();
+return CxrLab.Cli.CliGuard.Invoke(root, args);

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using CxrLab.Models.Detection;
-using CxrLab.Models.FasterRcnn;
+using CxrLab.Models;
 using CxrLab.Torch;
 using CxrLab.Torch.Distributed;
 using CxrLab.Torch.Optim;
@@ -11,8 +11,8 @@ using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
-/// <summary>`cxr bench train --arch A --nproc-per-node N [--json]`: data-parallel training throughput against one
-/// process using the same cores. The distributed side is N worker processes × 1 intra-op thread, batch 1 each,
+/// <summary>`cxr bench train --arch A --nproc-per-node N [--json]`: data-parallel training throughput of any zoo arch
+/// against one process using the same cores. The distributed side is N worker processes × 1 intra-op thread, batch 1 each,
 /// gradients all-reduced over Gloo (<see cref="DistributedDataParallel"/>); the single side is 1 process × N threads,
 /// batch N. Both train the same Faster R-CNN on the same images with SGD at learning rate 0 (every timed step does
 /// the same arithmetic, see <see cref="BenchTrainVerb"/>), in fresh processes, alternating single and distributed
@@ -108,24 +108,13 @@ public static class BenchTrainDistributedVerb
     static double TimeSteps(string arch, int size, int reps, int batch, ProcessGroup? group)
     {
         torch.manual_seed(0);
-        using var model = FasterRcnn.Create(arch, new FasterRcnnOptions { NumClasses = 15, MinSize = size, MaxSize = size });
-        using var y = torch.linspace(0, 1, size).reshape(size, 1);
-        using var x = torch.linspace(0, 1, size).reshape(1, size);
-        using var blob = ((x - 0.4).square() + (y - 0.5).square()) / -0.02;
-        using var img = (blob.exp() * 0.4 + 0.3).expand(3, size, size).contiguous();
-        using var img2 = img.flip(2).contiguous();
-        var s = size / 512f;
+        using var model = DetectorZoo.Create(new DetectorSpec(arch, 14) { InputSize = size, MaxSize = size, NormLayer = NormLayer.Frozen });
         // The same two images and targets as bench train; rank r of a batch-1 run takes the r-th.
-        var images = new[] { img, img2 };
-        var targets = new[]
-        {
-            DetectionTarget.From([100 * s, 120 * s, 220 * s, 260 * s, 300 * s, 80 * s, 420 * s, 200 * s], [1, 5]),
-            DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [3]),
-        };
+        var (images, targets) = BenchTrainVerb.BenchImages(size);
         var first = (group?.Rank ?? 0) * batch;
         var mine = Enumerable.Range(first, batch).Select(i => i % images.Length).ToArray();
-        using var ddp = group is null ? null : new DistributedDataParallel(model, null, group);
-        using var opt = new SGD(model.parameters().Where(p => p.requires_grad).ToList(), 0.0, momentum: 0.9, weight_decay: 1e-4);
+        using var ddp = group is null ? null : new DistributedDataParallel(model.Module, null, group);
+        using var opt = new SGD(model.Module.parameters().Where(p => p.requires_grad).ToList(), 0.0, momentum: 0.9, weight_decay: 1e-4);
         model.train();
         void Step()
         {
@@ -148,6 +137,8 @@ public static class BenchTrainDistributedVerb
             Step();
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
+        foreach (var t in images) t.Dispose();
+        foreach (var t in targets) { t.Boxes.Dispose(); t.Labels.Dispose(); }
         times.Sort();
         return times[times.Count / 2];
     }

@@ -99,7 +99,7 @@ public static class DistributedCheckVerb
     /// proposals of the batch — is the mean of equally weighted per-image means.</summary>
     internal static FrcnnOptions ExactOptions(NormLayer norm) => new()
     {
-        NumClasses = 3, MinSize = 64, MaxSize = 64, FpnChannels = 16, RepresentationSize = 32, NormLayer = norm,
+        NumClasses = 2, MinSize = 64, MaxSize = 64, FpnChannels = 16, RepresentationSize = 32, NormLayer = norm,
         AnchorSizes = [8, 16, 32, 64, 128],
         Rpn = new RpnOptions { PreNmsTopNTrain = 40, PostNmsTopNTrain = 24, PreNmsTopNTest = 40, PostNmsTopNTest = 24, NmsThresh = 1.0,
                                FgIouThresh = 0.5, BgIouThresh = 0.5, BatchSizePerImage = 1_000_000 },

@@ -15,10 +15,10 @@ public static class DetectorZoo
 
     public static IReadOnlyList<ZooEntry> Entries { get; } =
     [
-        // (wiring in progress) new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
-        // (wiring in progress) new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
-        // (wiring in progress) new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
-        // (wiring in progress) new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
+        new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
+        new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
+        new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
+        new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
     ];
 
     /// <summary>The row for <paramref name="arch"/>; an unknown name lists the zoo and suggests the closest.</summary>

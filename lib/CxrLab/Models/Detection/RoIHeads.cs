@@ -55,6 +55,8 @@ public sealed record RoIHeadsOptions
     /// <summary>Per-class NMS IoU.</summary>
     public double NmsThresh { get; init; } = 0.5;
     public int DetectionsPerImage { get; init; } = 100;
+    /// <summary>One NMS over all classes instead of torchvision's per-class NMS.</summary>
+    public bool ClassAgnosticNms { get; init; }
 }
 
 /// <summary>The second stage (torchvision's <c>RoIHeads</c>, boxes only): in training, GT boxes are
@@ -204,7 +206,7 @@ public sealed class RoIHeads : Module
         (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
         keep = BoxOps.RemoveSmallBoxes(boxes, 1e-2);
         (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
-        keep = BoxOps.BatchedNms(boxes, scores, labels, options.NmsThresh);
+        keep = options.ClassAgnosticNms ? VisionOps.nms(boxes, scores, options.NmsThresh) : BoxOps.BatchedNms(boxes, scores, labels, options.NmsThresh);
         keep = keep[..(int)Math.Min(options.DetectionsPerImage, keep.size(0))];
         return new Detections(boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
     }
