@@ -183,7 +183,8 @@ public static class BenchTrainVerb
             DetectionTarget.From([100 * s, 120 * s, 220 * s, 260 * s, 300 * s, 80 * s, 420 * s, 200 * s], [0, 4]),
             DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [2]),
         };
-        scope.MoveToOuter(img, img2);
+        // The targets' tensors too: created in this scope, they would be disposed with it.
+        scope.MoveToOuter(img, img2, targets[0].Boxes, targets[0].Labels, targets[1].Boxes, targets[1].Labels);
         return ([img, img2], targets);
     }
 
