@@ -115,9 +115,16 @@ public static class BenchTrainVerb
         var batch = new Option<int>("--batch") { Description = "Images per training step", DefaultValueFactory = _ => 2 };
         var reps = new Option<int>("--reps") { Description = "Timed repetitions (median reported)", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "End with one JSON object" };
-        var command = new Command("train", "Training step and inference of any zoo arch vs its reference implementation on the same libtorch") { arch, size, batch, reps, json };
+        var command = new Command("train", "Training step and inference of any zoo arch vs its reference implementation on the same libtorch; " +
+                                           "with --nproc-per-node N: N data-parallel processes vs one process of N threads") { arch, size, batch, reps, json };
+        var rounds = new Option<int>("--rounds") { Description = "With --nproc-per-node: alternating single/distributed rounds", DefaultValueFactory = _ => 2 };
+        command.Options.Add(rounds);
+        var launch = new DistributedLauncher.Options();
+        launch.AddTo(command);
         command.SetAction(parse =>
         {
+            if (launch.From(parse) is { } workers)
+                return BenchTrainDistributedVerb.Run(parse.GetValue(arch)!, parse.GetValue(size), Math.Max(1, parse.GetValue(reps)), Math.Max(1, parse.GetValue(rounds)), workers, parse.GetValue(json));
             var a = parse.GetValue(arch)!;
             var entry = DetectorZoo.Find(a);
             var n = parse.GetValue(size);

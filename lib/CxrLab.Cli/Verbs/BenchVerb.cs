@@ -13,6 +13,7 @@ public static class BenchVerb
         command.Subcommands.Add(BenchDicomVerb.Create());
         command.Subcommands.Add(BenchAugmentVerb.Create());
         command.Subcommands.Add(BenchTrainVerb.Create());
+        command.Subcommands.Add(BenchTrainDistributedVerb.CreateWorker());
         return command;
     }
 }

@@ -8,7 +8,9 @@ using Spectre.Console;
 namespace CxrLab.Cli.Verbs;
 
 /// <summary>`cxr train CONFIG [--resume [RUN_DIR]] [--set key=value ...]`: runs an experiment into
-/// experiments/runs/&lt;name&gt;/&lt;timestamp&gt;/; Ctrl+C or SIGTERM saves the state so --resume continues exactly.</summary>
+/// experiments/runs/&lt;name&gt;/&lt;timestamp&gt;/; Ctrl+C or SIGTERM saves the state so --resume continues exactly.
+/// With --nproc-per-node N it starts N data-parallel workers (<see cref="DistributedLauncher"/>); a process that a
+/// launcher started as a worker (RANK/WORLD_SIZE in its environment) joins the run (<see cref="DistributedReplica"/>).</summary>
 public static class TrainVerb
 {
     public static Command Create()
@@ -21,31 +23,40 @@ public static class TrainVerb
         };
         var set = new Option<string[]>("--set") { Description = "Override a config value: --set optimizer.lr=0.005 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var command = new Command("train", "Train a detector from an experiment config (resumable)") { config, resume, set };
+        var launch = new DistributedLauncher.Options();
+        launch.AddTo(command);
         command.SetAction(parse =>
         {
+            if (launch.From(parse) is { } workers)
+                return DistributedLauncher.Run(workers, DistributedLauncher.WorkerArguments(Environment.GetCommandLineArgs().Skip(1)));
             var cfg = ExperimentConfigLoader.LoadFile(parse.GetValue(config)!, parse.GetValue(set) ?? []);
+            using var replica = DistributedReplica.JoinIfLaunched(cfg);
 
             var resuming = parse.GetResult(resume) is not null;
-            RunDirectory run;
-            if (resuming)
+            RunDirectory OpenRun()
             {
+                if (!resuming) return RunDirectory.Create(cfg);
                 var path = parse.GetValue(resume);
                 var found = string.IsNullOrEmpty(path) ? RunDirectory.Latest(cfg) : RunDirectory.Open(path);
-                run = found ?? throw new UsageException($"--resume: no run of '{cfg.Name}' with a checkpoint under {cfg.Output.RunsDir}; start without --resume");
+                return found ?? throw new UsageException($"--resume: no run of '{cfg.Name}' with a checkpoint under {cfg.Output.RunsDir}; start without --resume");
             }
-            else run = RunDirectory.Create(cfg);
+            var run = replica is null ? OpenRun() : replica.ShareRun(OpenRun);
+            var quiet = replica is { IsWriter: false };  // rank 0 reports for the run
 
-            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}");
-            void Say(string msg) => AnsiConsole.MarkupLine(Markup.Escape(msg));
+            if (!quiet) AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}" +
+                                               (replica is null ? "" : $" ({replica.Group.WorldSize} data-parallel ranks, {replica.Group.Backend})"));
+            void Say(string msg) { if (!quiet) AnsiConsole.MarkupLine(Markup.Escape(msg)); }
             var task = DetectionTasks.Find(cfg.Data.Dataset);
             var data = ExperimentRunner.Data(cfg, Say);
             using var model = ExperimentRunner.BuildModel(cfg, Say);
-            using var trainer = new Trainer(cfg, model, data.Train, data.Validation, data.Metric, run);
+            using var replicaTraining = replica?.Wrap(model.Module);
+            using var trainer = new Trainer(cfg, model, data.Train, data.Validation, data.Metric, run, distributed: replicaTraining);
             if (trainer.PrecisionNote is { } precision) Say(precision);
             if (resuming)
             {
                 trainer.Resume(run.LastCheckpoint);
                 Say($"resuming at epoch {trainer.State.Epoch}, batch {trainer.State.BatchInEpoch}, step {trainer.State.Step}");
+                if (trainer.ResumeNote is { } note) Say(note);
             }
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -53,8 +64,9 @@ public static class TrainVerb
             // `kill`, `docker stop` and batch schedulers send SIGTERM before killing: stop as for Ctrl+C, saving the state.
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; cts.Cancel(); });
             TrainingOutcome outcome;
-            try { outcome = TrainingConsole.Fit(trainer, task.ClassNames, cts.Token); }
+            try { outcome = quiet ? trainer.Fit(cts.Token) : TrainingConsole.Fit(trainer, task.ClassNames, cts.Token); }
             finally { Console.CancelKeyPress -= onCancel; }
+            if (quiet) return outcome == TrainingOutcome.Cancelled ? 130 : 0;
             switch (outcome)
             {
                 case TrainingOutcome.Cancelled:

@@ -44,6 +44,9 @@ public sealed class ExperimentConfig
     public ScheduleConfig Schedule { get; set; } = new();
     public TrainConfig Train { get; set; } = new();
     public OutputConfig Output { get; set; } = new();
+
+    /// <summary>Data-parallel training over several processes (docs/distributed.md).</summary>
+    public Distributed.DistributedConfig Distributed { get; set; } = new();
 }
 
 /// <summary>The <c>model:</c> section: which detector, for how many task classes, from which weights, at which input

@@ -44,6 +44,9 @@ public sealed class RunDirectory
         return run;
     }
 
+    /// <summary>The run folder another process (rank 0 of a distributed run) created or opened; nothing is checked or written.</summary>
+    public static RunDirectory Join(string path) => new(path);
+
     /// <summary>The newest run of <paramref name="config"/>'s name that has a last checkpoint, or null.</summary>
     public static RunDirectory? Latest(ExperimentConfig config)
     {

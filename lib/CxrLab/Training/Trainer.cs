@@ -9,6 +9,7 @@ using CxrLab.Torch.Amp;
 using CxrLab.Torch.Nn;
 using CxrLab.Torch.Optim;
 using CxrLab.Torch.Serialization;
+using CxrLab.Training.Distributed;
 
 namespace CxrLab.Training;
 
@@ -51,16 +52,19 @@ public sealed class Trainer : IDisposable
     readonly double[] baseLrs;
     readonly DeviceType deviceType;
     readonly GradScaler? scaler;
+    readonly DataParallelTraining? distributed;
     TrainerState state = new();
     Dictionary<string, double> partialSums = [];
     int partialBatches;
 
     /// <summary>A trainer for <paramref name="model"/>. <paramref name="scaler"/> replaces the default loss
     /// scaler (a default <see cref="GradScaler"/> with <c>train.amp</c> on CUDA, none otherwise); the
-    /// trainer disposes it.</summary>
+    /// trainer disposes it. <paramref name="distributed"/> makes this trainer one replica of a data-parallel run
+    /// (its shard of each epoch, gradients averaged over ranks, rank 0 alone writes files); the caller disposes it.</summary>
     public Trainer(ExperimentConfig config, IDetector model, IDetectionDataset train, IDetectionDataset? validation, ValidationMetric? metric, RunDirectory run,
-        GradScaler? scaler = null)
+        GradScaler? scaler = null, DataParallelTraining? distributed = null)
     {
+        this.distributed = distributed;
         this.config = config;
         this.model = model;
         module = model.Module;
@@ -68,7 +72,8 @@ public sealed class Trainer : IDisposable
         this.validation = validation;
         this.metric = metric ?? new MeanAveragePrecision(0.4);
         Run = run;
-        batchesPerEpoch = (train.Count + config.Train.BatchSize - 1) / config.Train.BatchSize;
+        var imagesPerEpoch = distributed?.SamplesPerRank(train.Count) ?? train.Count;
+        batchesPerEpoch = (imagesPerEpoch + config.Train.BatchSize - 1) / config.Train.BatchSize;
         stepsPerEpoch = (batchesPerEpoch + config.Train.Accumulate - 1) / config.Train.Accumulate;
         schedule = new LearningRateSchedule(config.Schedule, stepsPerEpoch, config.Train.Epochs);
         optimizer = BuildOptimizer();
@@ -84,7 +89,7 @@ public sealed class Trainer : IDisposable
                 ? "train.amp: mixed precision, CUDA autocast to float16 with dynamic loss scaling (GradScaler)"
                 : "train.amp on CPU: mixed precision is bfloat16 autocast without loss scaling (float16 autocast is CUDA only); " +
                   "on CPUs without native bfloat16 instructions it is usually slower than float32";
-            File.AppendAllText(run.LogFile, PrecisionNote + Environment.NewLine);
+            if (Writes) File.AppendAllText(run.LogFile, PrecisionNote + Environment.NewLine);
         }
         this.scaler = scaler;
     }
@@ -97,6 +102,9 @@ public sealed class Trainer : IDisposable
     public GradScaler? Scaler => scaler;
 
     public RunDirectory Run { get; }
+
+    /// <summary>False on the ranks of a distributed run other than 0: only rank 0 writes the run's files.</summary>
+    public bool Writes => distributed?.IsWriter ?? true;
     public MetricsLog Log { get; private set; }
     public ExperimentConfig Config => config;
     public ValidationMetric Metric => metric;
@@ -153,7 +161,7 @@ public sealed class Trainer : IDisposable
         for (var epoch = state.Epoch; epoch < config.Train.Epochs; epoch++)
         {
             module.train();
-            var order = EpochOrder(epoch);
+            var order = distributed?.Shard(EpochOrder(epoch)) ?? EpochOrder(epoch);
             var startBatch = state.BatchInEpoch;
             if (startBatch == 0) { partialSums = []; partialBatches = 0; }
             var epochClock = Stopwatch.StartNew();
@@ -163,22 +171,25 @@ public sealed class Trainer : IDisposable
             {
                 var indices = order.Skip(b * config.Train.BatchSize).Take(config.Train.BatchSize).ToArray();
                 torch.manual_seed(BatchSeed(config.Seed, epoch, b));
-                var values = TrainBatch(indices, epoch);
+                var endOfAccumulation = (b + 1) % config.Train.Accumulate == 0 || b == batchesPerEpoch - 1;
+                var values = TrainBatch(indices, epoch, endOfAccumulation);
                 foreach (var (k, v) in values) partialSums[k] = partialSums.GetValueOrDefault(k) + v;
                 partialBatches++;
                 imagesSeen += indices.Length;
-                var endOfAccumulation = (b + 1) % config.Train.Accumulate == 0 || b == batchesPerEpoch - 1;
                 if (!endOfAccumulation) continue;
                 OptimizerStep();
                 state = state with { Step = state.Step + 1, BatchInEpoch = b + 1, Epoch = epoch };
                 Progress?.Invoke(new TrainingProgress(epoch, config.Train.Epochs, b + 1, batchesPerEpoch, state.Step, optimizer.param_groups[0].lr,
                     values, imagesSeen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds), clock.Elapsed, "train"));
-                if (cancellation.IsCancellationRequested && b + 1 < batchesPerEpoch)
+                // Ranks stop together (a SIGTERM may reach them a step apart): any rank's request stops all.
+                var cancel = distributed?.AnyRank(cancellation.IsCancellationRequested) ?? cancellation.IsCancellationRequested;
+                if (cancel && b + 1 < batchesPerEpoch)
                 {
                     SaveCheckpoint(Run.LastCheckpoint);
                     return TrainingOutcome.Cancelled;
                 }
             }
+            if (distributed is not null) partialSums = distributed.Average(partialSums);  // the logged losses are every rank's mean
             var row = new Dictionary<string, double> { ["epoch"] = epoch, ["lr"] = optimizer.param_groups[0].lr };
             foreach (var (k, v) in partialSums) row[k] = v / Math.Max(1, partialBatches);
             row["loss"] = partialSums.Values.Sum() / Math.Max(1, partialBatches);
@@ -193,19 +204,19 @@ public sealed class Trainer : IDisposable
                     new Dictionary<string, double> { [metric.Name] = score }, 0, clock.Elapsed, "validate"));
             }
             row["epoch_seconds"] = epochClock.Elapsed.TotalSeconds;
-            Log.Append(row);
+            if (Writes) Log.Append(row);
             state = state with { Epoch = epoch + 1, BatchInEpoch = 0, EarlyStopping = earlyStopping.State, Metric = metric.Name };
             partialSums = [];
             partialBatches = 0;
             SaveCheckpoint(Run.LastCheckpoint);
-            if (improved) File.Copy(Run.LastCheckpoint, Run.BestCheckpoint, overwrite: true);
+            if (improved && Writes) File.Copy(Run.LastCheckpoint, Run.BestCheckpoint, overwrite: true);
             if (earlyStopping.ShouldStop) return TrainingOutcome.EarlyStopped;
-            if (cancellation.IsCancellationRequested && !isLast) return TrainingOutcome.Cancelled;
+            if ((distributed?.AnyRank(cancellation.IsCancellationRequested) ?? cancellation.IsCancellationRequested) && !isLast) return TrainingOutcome.Cancelled;
         }
         return TrainingOutcome.Completed;
     }
 
-    Dictionary<string, double> TrainBatch(int[] indices, int epoch)
+    Dictionary<string, double> TrainBatch(int[] indices, int epoch, bool synchronize)
     {
         using var scope = torch.NewDisposeScope();
         var samples = indices.Select(i => train.Load(i, epoch)).ToList();
@@ -214,6 +225,7 @@ public sealed class Trainer : IDisposable
             Dictionary<string, Tensor> losses;
             Tensor total;
             // Forward and loss under autocast (when train.amp), backward outside it, as PyTorch's AMP recipe.
+            distributed?.BeforeForward(synchronize);
             using (config.Train.Amp ? torch.autocast(deviceType) : null)
             {
                 losses = model.ForwardTrain(samples.Select(s => s.Image).ToList(), samples.Select(s => s.Target).ToList());
@@ -224,6 +236,7 @@ public sealed class Trainer : IDisposable
                 throw new InvalidOperationException($"loss became {string.Join(", ", values.Select(kv => $"{kv.Key}={kv.Value}"))} at epoch {epoch}; " +
                                                     "lower optimizer.lr, raise schedule.warmup_iters or set train.clip_grad_norm");
             var objective = config.Train.Accumulate > 1 ? total / config.Train.Accumulate : total;
+            distributed?.BeforeBackward(objective, synchronize);
             (scaler?.scale(objective) ?? objective).backward();
             return values;
         }
@@ -265,10 +278,11 @@ public sealed class Trainer : IDisposable
         {
             module.eval();
             var items = new List<ValidationItem>();
-            for (var start = 0; start < validation.Count; start += config.Train.BatchSize)
+            var mine = distributed?.ValidationIndices(validation.Count).ToArray() ?? Enumerable.Range(0, validation.Count).ToArray();
+            for (var start = 0; start < mine.Length; start += config.Train.BatchSize)
             {
                 using var scope = torch.NewDisposeScope();
-                var samples = Enumerable.Range(start, Math.Min(config.Train.BatchSize, validation.Count - start)).Select(i => validation.Load(i, -1)).ToList();
+                var samples = mine.Skip(start).Take(config.Train.BatchSize).Select(i => validation.Load(i, -1)).ToList();
                 var detections = model.Predict(samples.Select(s => s.Image).ToList());
                 for (var k = 0; k < samples.Count; k++)
                 {
@@ -278,7 +292,7 @@ public sealed class Trainer : IDisposable
                 }
                 foreach (var s in samples) s.Dispose();
             }
-            return metric.Compute(items);
+            return metric.Compute(distributed?.Gather(items) ?? items);
         }
         finally
         {
@@ -304,6 +318,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Writes model, EMA, optimizer and trainer state (atomically).</summary>
     public void SaveCheckpoint(string path)
     {
+        if (!Writes) return;  // rank 0 holds the same weights and optimizer state as every other rank
         var groups = new Dictionary<string, Dictionary<string, StoredTensor>>
         {
             ["model"] = module.state_dict().ToDictionary(kv => kv.Key, kv => Store(kv.Value)),
@@ -316,6 +331,7 @@ public sealed class Trainer : IDisposable
             ["partial_batches"] = partialBatches.ToString(CultureInfo.InvariantCulture),
             ["partial_sums"] = JsonSerializer.Serialize(partialSums),
             ["ema_updates"] = (ema?.Updates ?? 0).ToString(CultureInfo.InvariantCulture),
+            ["world_size"] = (distributed?.WorldSize ?? 1).ToString(CultureInfo.InvariantCulture),
         };
         var checkpoint = new TrainingCheckpoint
         {
@@ -350,8 +366,20 @@ public sealed class Trainer : IDisposable
         earlyStopping.Restore(state.EarlyStopping);
         partialBatches = int.Parse(state.Extra.GetValueOrDefault("partial_batches", "0"), CultureInfo.InvariantCulture);
         partialSums = JsonSerializer.Deserialize<Dictionary<string, double>>(state.Extra.GetValueOrDefault("partial_sums", "{}")) ?? [];
-        Log = MetricsLog.Open(Run, keepThroughEpoch: state.Epoch - 1);
+        var savedWorld = int.Parse(state.Extra.GetValueOrDefault("world_size", "1"), CultureInfo.InvariantCulture);
+        ResumeNote = DataParallelTraining.ResumeNote(savedWorld, distributed?.WorldSize ?? 1, config.Train.BatchSize);
+        if (ResumeNote is not null && state.BatchInEpoch > 0)
+        {
+            // Another world size shards the epoch differently: restart the interrupted epoch from its start.
+            state = state with { BatchInEpoch = 0 };
+            partialBatches = 0;
+            partialSums = [];
+        }
+        if (Writes) Log = MetricsLog.Open(Run, keepThroughEpoch: state.Epoch - 1);
     }
+
+    /// <summary>Set by <see cref="Resume"/> when the checkpoint was written by another number of ranks: what that changes.</summary>
+    public string? ResumeNote { get; private set; }
 
     public void Dispose()
     {

@@ -91,6 +91,10 @@ public sealed class BatchNorm2d : Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>Set by <see cref="Distributed.SyncBatchNorm.convert_sync_batchnorm"/>: in training, statistics over
+    /// every rank of this group's batch (SyncBatchNorm); null = this process's batch only.</summary>
+    public Distributed.ProcessGroup? process_group { get; set; }
+
     public override Tensor forward(Tensor input)
     {
         var momentum = Momentum ?? 0.0;
@@ -100,6 +104,9 @@ public sealed class BatchNorm2d : Module<Tensor, Tensor>
             using (torch.no_grad()) n.add_(1);
             if (Momentum is null) momentum = 1.0 / n.item<long>();
         }
+        if (training && process_group is { WorldSize: > 1 } group)
+            return Distributed.SyncBatchNorm.forward(input, param_or_null("weight"), param_or_null("bias"),
+                trackRunningStats ? buffer("running_mean") : null, trackRunningStats ? buffer("running_var") : null, momentum, Eps, group);
         var useBatch = training || !trackRunningStats;
         return torch.batch_norm(input, trackRunningStats ? buffer("running_mean") : null, trackRunningStats ? buffer("running_var") : null,
             param_or_null("weight"), param_or_null("bias"), useBatch, momentum, Eps);
