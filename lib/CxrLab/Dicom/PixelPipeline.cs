@@ -18,7 +18,8 @@ public static class PixelPipeline
     public static float[] ToFloat(Array raw, long start, int count)
     {
         var n = count;
-        var output = new float[n];
+        var output = PixelBuffers.Rent<float>(n); // every element is written below
+
         var s = (int)start;
         // Exact type tests: the CLR lets a short[] pass "is ushort[]" (and sbyte[]/byte[], int[]/uint[]).
         var type = raw.GetType();
