@@ -39,15 +39,17 @@ public static class BenchDicomVerb
         var size = new Option<string>("--size") { Description = "image side in pixels, or 'real' (VinBigData-like 2,400–3,000 px uncompressed, RSNA-like 1024² JPEG)", DefaultValueFactory = _ => "1024" };
         var images = new Option<int>("--images") { Description = "distinct images per syntax", DefaultValueFactory = _ => 3 };
         var rounds = new Option<int>("--rounds") { Description = "at least this many passes over each syntax's files (more until a syntax takes 1 s on our side; pydicom makes as many)", DefaultValueFactory = _ => 3 };
+        var only = new Option<string[]>("--syntax") { Description = "measure only these syntaxes (explicit_le, jpeg_baseline, jpeg_lossless, jpegls_lossless, j2k_lossless, rle)", AllowMultipleArgumentsPerToken = true };
         var command = new Command("dicom", "DICOM decode throughput (files/s, MB/s of decoded pixels) vs pydicom + GDCM on the same files")
-            { json, size, images, rounds };
+            { json, size, images, rounds, only };
         command.SetAction(parse =>
         {
             var sizeText = parse.GetValue(size)!;
             var real = sizeText.Equals("real", StringComparison.OrdinalIgnoreCase);
             if (!real && !(int.TryParse(sizeText, System.Globalization.CultureInfo.InvariantCulture, out var side) && side >= 8))
                 throw new ArgumentException($"--size {sizeText}: a side in pixels (at least 8) or 'real'");
-            var result = Run(real ? 0 : int.Parse(sizeText, System.Globalization.CultureInfo.InvariantCulture), parse.GetValue(images), parse.GetValue(rounds));
+            var result = Run(real ? 0 : int.Parse(sizeText, System.Globalization.CultureInfo.InvariantCulture), parse.GetValue(images), parse.GetValue(rounds),
+                parse.GetValue(only) is { Length: > 0 } chosen ? chosen : null);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result));
             else
             {
@@ -61,6 +63,8 @@ public static class BenchDicomVerb
                 table.AddRow("[bold]all, one thread[/]", "", $"{result["files_per_s_1thread"]:F1}", $"{result["pydicom_files_per_s"]:F1}", $"[bold]{result["ratio_1thread"]:F2}×[/]");
                 table.AddRow($"[bold]all, files on {result["cores"]} cores[/]", "", $"{result["files_per_s_all_cores"]:F1}", $"{result["pydicom_files_per_s"]:F1}", $"[bold]{result["ratio_all_cores"]:F2}×[/]");
                 AnsiConsole.Write(table);
+                AnsiConsole.MarkupLine((bool)result["pixels_equal_to_pydicom"]! ? "pixels: equal to pydicom's on every file"
+                    : $"[red]pixels differ from pydicom's[/]: {string.Join(", ", (List<string>)result["pixels_differing"]!)}");
                 AnsiConsole.MarkupLine($"{result["files"]} files of size {parse.GetValue(size)}, {result["mb_per_s"]:F1} MB/s decoded (pydicom {result["pydicom_mb_per_s"]:F1} MB/s); " +
                                        $"CPU-time ratio {result["ratio_cpu_time"]:F2}×; load average {result["load_average_before"]} → {result["load_average_after"]}");
             }
@@ -73,13 +77,20 @@ public static class BenchDicomVerb
     const double MinSeconds = 1.0;
 
     /// <summary>Runs the bench; <paramref name="size"/> 0 = real sizes (VinBigData-like and RSNA-like files).</summary>
-    public static Dictionary<string, object?> Run(int size, int images, int rounds)
+    /// <param name="size">Image side; 0 = real sizes.</param>
+    /// <param name="images">Distinct images per syntax.</param>
+    /// <param name="rounds">Minimum passes per syntax.</param>
+    /// <param name="only">Syntaxes to measure (null: all).</param>
+    public static Dictionary<string, object?> Run(int size, int images, int rounds, string[]? only = null)
     {
+        if (only?.FirstOrDefault(o => Syntaxes.All(s => s.Name != o)) is { } unknown)
+            throw new ArgumentException($"--syntax {unknown}: use {string.Join(", ", Syntaxes.Select(s => s.Name))}");
         var dir = Directory.CreateTempSubdirectory("cxr-bench-dicom-").FullName;
         try
         {
             var loadBefore = LoadAverage();
-            var files = size == 0 ? MakeRealFiles(dir, images) : MakeFiles(dir, size, images);
+            var files = (size == 0 ? MakeRealFiles(dir, images) : MakeFiles(dir, size, images, only is null ? null : Syntaxes.Where(s => only.Contains(s.Name)).ToArray()))
+                .Where(f => only is null || only.Contains(f.Syntax)).ToList();
             // The size each syntax's files have in the rows: "real" for the VinBigData-like files, else the side.
             string SizeOf(string syntax) => size == 0 && syntax == "explicit_le" ? "real" : size == 0 ? "1024" : size.ToString(System.Globalization.CultureInfo.InvariantCulture);
             // Warm-up: GDCM's dictionaries and codecs, the JIT.
@@ -95,6 +106,9 @@ public static class BenchDicomVerb
             // so a change in the machine's load between the two halves of the run biases neither side. Wall time is the
             // headline; CPU time (process user + system) is given too, as it is less sensitive to other jobs.
             using var pydicom = new PydicomSide(files);
+            // Same pixels as pydicom, byte for byte, on every generated file (lossy JPEG too: the same IJG arithmetic).
+            var theirHashes = pydicom.Hashes();
+            var differing = files.Where(f => theirHashes[f.Path] != SamplesHash(f.Path)).Select(f => Path.GetFileName(f.Path)).ToList();
             var perSyntax = new Dictionary<string, double>();
             var perSyntax1Thread = new Dictionary<string, double>();
             var theirPerSyntax = new Dictionary<string, double>();
@@ -149,6 +163,8 @@ public static class BenchDicomVerb
                     ["syntax"] = s, ["size"] = SizeOf(s), ["ours_files_per_s"] = perSyntax[s], ["pydicom_files_per_s"] = theirPerSyntax[s],
                 }).ToList(),
                 // Other jobs on this machine distort both sides; the 1-minute load before and after says how much.
+                ["pixels_equal_to_pydicom"] = differing.Count == 0,
+                ["pixels_differing"] = differing,
                 ["load_average_before"] = loadBefore,
                 ["load_average_after"] = LoadAverage(),
                 ["files"] = files.Count,
@@ -212,6 +228,16 @@ public static class BenchDicomVerb
         var bytes = Buffer.ByteLength(raw);
         DicomImage.ReturnBuffer(raw);
         return bytes;
+    }
+
+    /// <summary>SHA-1 of the decoded samples (little endian, as this machine holds them).</summary>
+    static string SamplesHash(string path)
+    {
+        using var dicom = DicomImage.Open(path);
+        var raw = dicom.ReadRaw(DicomImage.AllFrames);
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(raw), Buffer.ByteLength(raw));
+        return Convert.ToHexString(System.Security.Cryptography.SHA1.HashData(bytes)).ToLowerInvariant();
     }
 
     /// <summary>Real-size files: <paramref name="images"/> VinBigData-like uncompressed ones ("explicit_le") and as many
@@ -334,7 +360,15 @@ public static class BenchDicomVerb
                 for _, p in files:
                     decode(p)  # warm-up
                 print("ready", flush=True)
+                import hashlib, numpy as np
+                def samples(p):
+                    a = pydicom.dcmread(p).pixel_array
+                    return np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"))).tobytes()
                 for line in sys.stdin:
+                    if line.strip() == "hash":
+                        # The decoded samples of every file, little endian, for the equality check.
+                        print(json.dumps({p: hashlib.sha1(samples(p)).hexdigest() for _, p in files}), flush=True)
+                        continue
                     syntax, passes = line.split()
                     paths = [p for s, p in files if s == syntax]
                     total = 0
@@ -365,6 +399,15 @@ public static class BenchDicomVerb
             using var json = JsonDocument.Parse(line);
             var root = json.RootElement;
             return (root.GetProperty("wall").GetDouble(), root.GetProperty("cpu").GetDouble(), root.GetProperty("bytes").GetInt64());
+        }
+
+        /// <summary>SHA-1 of each file's decoded samples (little endian) as pydicom decodes them, by path.</summary>
+        public Dictionary<string, string> Hashes()
+        {
+            process.StandardInput.WriteLine("hash");
+            process.StandardInput.Flush();
+            var line = process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("the pydicom side died while hashing");
+            return JsonSerializer.Deserialize<Dictionary<string, string>>(line)!;
         }
 
         public void Dispose()
