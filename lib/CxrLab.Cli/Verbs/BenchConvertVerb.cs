@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
-/// <summary>`cxr bench convert [--files N] [--size 1024|512] [--bits 8|16] [--json]`: the whole "DICOM folder → resized PNG
+/// <summary>`cxr bench convert [--files N] [--distinct N] [--size 1024|512] [--bits 8|16] [--json]`: the whole "DICOM folder → resized PNG
 /// cache" job, `cxr convert` (a child process, as users run it: decode, VOI/display, resize, PNG, meta.csv) against the
 /// pipeline Kaggle users run (pydicom + <c>apply_voi_lut</c> + MONOCHROME1 inversion + min–max scaling + <c>cv2.resize</c>
 /// (INTER_AREA) + <c>cv2.imwrite</c>, one process per core through <c>multiprocessing.Pool</c>, meta.csv written at the end),
@@ -18,14 +18,15 @@ public static class BenchConvertVerb
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "print one JSON object (last line)" };
-        var files = new Option<int>("--files") { Description = "VinBigData-like DICOMs to convert (2,400–3,000 px, 12–16 bits)", DefaultValueFactory = _ => 12 };
+        var files = new Option<int>("--files") { Description = "DICOMs to convert (the job is thousands; both sides start their processes once)", DefaultValueFactory = _ => 48 };
+        var distinct = new Option<int>("--distinct") { Description = "distinct VinBigData-like images (2,400–3,000 px, 12–16 bits) written; the other files link to them", DefaultValueFactory = _ => 8 };
         var size = new Option<int>("--size") { Description = "output side: 1024 or 512", DefaultValueFactory = _ => 1024 };
         var bits = new Option<int>("--bits") { Description = "PNG depth: 8 or 16", DefaultValueFactory = _ => 8 };
         var command = new Command("convert", "`cxr convert` (DICOM → display → resize → PNG + meta.csv) vs pydicom + apply_voi_lut + cv2 on every core, same files")
-            { json, files, size, bits };
+            { json, files, distinct, size, bits };
         command.SetAction(parse =>
         {
-            var result = Run(parse.GetValue(files), parse.GetValue(size), parse.GetValue(bits));
+            var result = Run(parse.GetValue(files), parse.GetValue(distinct), parse.GetValue(size), parse.GetValue(bits));
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result));
             else
                 AnsiConsole.MarkupLine($"{result["files"]} files → {result["size"]}² {result["bits"]}-bit PNG on {result["cores"]} cores: " +
@@ -36,7 +37,12 @@ public static class BenchConvertVerb
         return command;
     }
 
-    public static Dictionary<string, object?> Run(int count, int size, int bits)
+    /// <param name="count">Files to convert.</param>
+    /// <param name="distinct">Distinct images generated (the rest are symbolic links to them: the same bytes, read from the
+    /// page cache on both sides, as the generated ones are).</param>
+    /// <param name="size">Output side.</param>
+    /// <param name="bits">PNG depth.</param>
+    public static Dictionary<string, object?> Run(int count, int distinct, int size, int bits)
     {
         if (size is not (1024 or 512)) throw new ArgumentException($"--size {size}: use 1024 or 512");
         if (bits is not (8 or 16)) throw new ArgumentException($"--bits {bits}: use 8 or 16");
@@ -46,11 +52,13 @@ public static class BenchConvertVerb
         {
             var data = Path.Combine(dir, "dicom");
             Directory.CreateDirectory(data);
-            BenchDicomVerb.MakeVinBigLike(data, count, seed: 11);
+            var made = BenchDicomVerb.MakeVinBigLike(Path.Combine(dir, "made"), Math.Clamp(distinct, 1, count), seed: 11);
+            for (var i = 0; i < count; i++)
+                File.CreateSymbolicLink(Path.Combine(data, $"image{i:D4}.dcm"), made[i % made.Count]);
             var loadBefore = BenchDicomVerb.LoadAverage();
             var cores = Environment.ProcessorCount;
             // Warm the page cache with both readers once (the first pass of either side would otherwise pay the disk).
-            foreach (var f in Directory.GetFiles(data)) File.ReadAllBytes(f);
+            foreach (var f in made) File.ReadAllBytes(f);
 
             // Ours: `cxr convert` exactly as a user runs it (worker processes, all cores).
             var oursOut = Path.Combine(dir, "ours");
@@ -75,6 +83,7 @@ public static class BenchConvertVerb
                 ["load_average_before"] = loadBefore,
                 ["load_average_after"] = BenchDicomVerb.LoadAverage(),
                 ["files"] = count,
+                ["distinct_images"] = Math.Clamp(distinct, 1, count),
                 ["size"] = size,
                 ["bits"] = bits,
                 ["cores"] = cores,

@@ -143,6 +143,19 @@ public sealed class DicomImage : IDisposable
         }
     }
 
+    /// <summary>Opens the file when CxrLab reads it entirely itself (the own header walk, then pixels from the file or our
+    /// codecs: no GDCM code runs, so a damaged file cannot crash the process); null when GDCM would be needed — then
+    /// <see cref="Open"/> (or an isolated worker) reads it. Bad input is a <see cref="DicomException"/> as with Open.</summary>
+    public static DicomImage? OpenWithoutGdcm(string path)
+    {
+        if (!File.Exists(path)) throw new DicomException(path, "file not found");
+        var layout = DicomPreflight.Check(path);
+        if (layout.PixelDataBytes < 0) throw new DicomException(path, "no pixel data (7FE0,0010): not an image");
+        ValidateRle(path, layout);
+        JpegHeaderCheck.Validate(path, layout);
+        return TryOpenWithOwnHeader(path, layout, layout.HasFrameIncrementPointer && !layout.HasNumberOfFrames);
+    }
+
     /// <summary>Syntaxes whose pixels the own header walk reaches without GDCM: uncompressed little and big endian, deflated.</summary>
     static readonly HashSet<string> PlainSyntaxes = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"];
 
@@ -455,6 +468,7 @@ public sealed class DicomImage : IDisposable
     }
 
     /// <summary>Copies 16-bit words keeping the low <paramref name="bits"/> (masked, or sign-extended when signed).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     static void CopyNormalized16(ReadOnlySpan<ushort> source, Span<ushort> target, int bits, bool signed)
     {
         if (bits == 16) { source.CopyTo(target); return; }
@@ -560,14 +574,82 @@ public sealed class DicomImage : IDisposable
                 ReadDisplayValues(f, scaling).CopyTo(all, f * PixelsPerFrame);
             return all;
         }
+        if (IsMonochrome && TryDisplayByTable(frame, scaling) is { } mapped) return mapped;
         var values = ReadModality(frame);
         var (min, max) = ApplyVoi(values, 0, true);
         PixelPipeline.ToDisplay(values, IsMonochrome1, scaling, min, max);
         return values;
     }
 
+    /// <summary>The display stage of one frame of 8- or 16-bit stored values through a table: modality, VOI and display are
+    /// each a function of the stored value alone (min–max scaling needs only the extremes over the values present), so
+    /// the pipeline runs once over the ≤ 65,536 possible values and each pixel is one lookup. The same elementwise
+    /// arithmetic on the same inputs: the result equals the per-pixel path bit for bit, at a fraction of its passes over
+    /// a real-size image. Null for other layouts (32-bit, colour).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    float[]? TryDisplayByTable(int frame, DisplayScaling scaling)
+    {
+        var all = Decode();
+        var type = all.GetType();
+        int bias, domain;
+        if (type == typeof(ushort[])) (bias, domain) = (0, 65536);
+        else if (type == typeof(short[])) (bias, domain) = (32768, 65536);
+        else if (type == typeof(byte[])) (bias, domain) = (0, 256);
+        else if (type == typeof(sbyte[])) (bias, domain) = (128, 256);
+        else return null;
+        var count = PixelsPerFrame;
+        var start = checked(CheckFrame(frame) * count);
+        // Table indices (stored value + bias) of this frame's pixels, and which occur.
+        var present = new bool[domain];
+        var indices = type == typeof(ushort[]) ? null : PixelBuffers.Rent<ushort>(count);
+        try
+        {
+            var index = indices is null ? ((ushort[])all).AsSpan(start, count) : indices.AsSpan(0, count);
+            if (indices is null) { } // unsigned 16-bit: the stored values are the indices
+            else if (type == typeof(short[]))
+            {
+                var source = ((short[])all).AsSpan(start, count);
+                for (var i = 0; i < count; i++) index[i] = (ushort)(source[i] + 32768);
+            }
+            else if (type == typeof(byte[]))
+            {
+                var source = ((byte[])all).AsSpan(start, count);
+                for (var i = 0; i < count; i++) index[i] = source[i];
+            }
+            else
+            {
+                var source = ((sbyte[])all).AsSpan(start, count);
+                for (var i = 0; i < count; i++) index[i] = (ushort)(source[i] + 128);
+            }
+            foreach (var v in index) present[v] = true;
+
+            // The per-pixel path's steps on the table: stored value as float, modality, VOI, then display.
+            var table = new float[domain];
+            for (var i = 0; i < domain; i++) table[i] = i - bias;
+            PixelPipeline.ApplyModality(table, RescaleSlope, RescaleIntercept, ModalityLut);
+            var (min, max) = ApplyVoi(table, 0, true);
+            if (scaling == DisplayScaling.MinMax)
+            {
+                float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
+                for (var i = 0; i < domain; i++)
+                    if (present[i]) { var v = table[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+                (min, max) = (lo, hi);
+            }
+            PixelPipeline.ScaleToDisplay(table, IsMonochrome1, min, max);
+
+            var output = PixelBuffers.Rent<float>(count);
+            ref var t = ref MemoryMarshal.GetArrayDataReference(table);
+            for (var i = 0; i < count; i++) output[i] = System.Runtime.CompilerServices.Unsafe.Add(ref t, index[i]); // index < domain = table.Length
+            return output;
+        }
+        finally
+        {
+            if (indices is not null) PixelBuffers.Return(indices);
+        }
+    }
+
     /// <summary>Applies the VOI in place; returns its nominal output range (used by <see cref="DisplayScaling.VoiRange"/>).</summary>
-    (double Min, double Max) ApplyVoi(float[] values, int index, bool preferLut)
+    (double Min, double Max) ApplyVoi(Span<float> values, int index, bool preferLut)
     {
         var signed = PixelRepresentation == 1;
         var stored = PixelPipeline.WindowOutputRange(BitsStored, signed, RescaleSlope, RescaleIntercept, ModalityLut);
@@ -689,6 +771,12 @@ public sealed class DicomImage : IDisposable
             _ => signed ? PixelBuffers.Rent<int>(count) : PixelBuffers.Rent<uint>(count),
         };
         var bytes = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(result), checked(count * (LayoutBits / 8)));
+        if (codec == PixelCodec.Native && LayoutBits == 16)
+        {
+            ReadNativeSamples(bytes); // 16-bit samples are put in order and normalised chunk by chunk while the chunk is in cache
+            GC.KeepAlive(reader);
+            return result;
+        }
         if (codec == PixelCodec.Native) ReadNativeSamples(bytes);
         else if (own is not null)
         {
@@ -706,28 +794,51 @@ public sealed class DicomImage : IDisposable
         return result;
     }
 
-    /// <summary>Native samples from the file (or the inflated data set) into <paramref name="target"/> in one read, then
-    /// put in host order (Validate checked that the Pixel Data value holds them). The file may have changed since Open:
-    /// a short read is an error, not garbage.</summary>
+    /// <summary>Bytes read (and then put in order) at a time: small enough that the fix-up pass finds them in cache.</summary>
+    const int NativeChunkBytes = 256 * 1024;
+
+    /// <summary>Native samples from the file (or the inflated data set) into <paramref name="target"/> in sequential chunk
+    /// reads, each put in host order — and, for 16-bit samples, normalised to Bits Stored — while it is still in cache
+    /// (Validate checked that the Pixel Data value holds them). The file may have changed since Open: a short read is an
+    /// error, not garbage.</summary>
     void ReadNativeSamples(Span<byte> target)
     {
         var offset = layout.PixelDataOffset;
-        if (layout.Inflated is { } inflated) inflated.AsSpan(checked((int)offset), target.Length).CopyTo(target);
-        else
+        using var handle = layout.Inflated is null ? File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read) : null;
+        var rest = target;
+        while (!rest.IsEmpty)
         {
-            using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var rest = target;
-            while (!rest.IsEmpty)
-            {
-                var n = RandomAccess.Read(handle, rest, offset);
-                if (n <= 0) throw new DicomException(Path, $"the file ended while reading Pixel Data at byte {offset} (changed since it was opened?)");
-                rest = rest[n..];
-                offset += n;
-            }
+            var chunk = rest[..Math.Min(rest.Length, NativeChunkBytes)];
+            if (layout.Inflated is { } inflated) inflated.AsSpan(checked((int)offset), chunk.Length).CopyTo(chunk);
+            else
+                for (var filled = 0; filled < chunk.Length;)
+                {
+                    var n = RandomAccess.Read(handle!, chunk[filled..], offset + filled);
+                    if (n <= 0) throw new DicomException(Path, $"the file ended while reading Pixel Data at byte {offset + filled} (changed since it was opened?)");
+                    filled += n;
+                }
+            PutInOrder(chunk);
+            rest = rest[chunk.Length..];
+            offset += chunk.Length;
         }
-        // Explicit VR big endian: pydicom reads the samples with a big-endian dtype (8-bit samples stay as they are).
-        if (layout.BigEndian && LayoutBits == 16) System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, ushort>(target), MemoryMarshal.Cast<byte, ushort>(target));
-        else if (layout.BigEndian && LayoutBits == 32) System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, uint>(target), MemoryMarshal.Cast<byte, uint>(target));
+    }
+
+    /// <summary>Explicit VR big endian: pydicom reads the samples with a big-endian dtype (8-bit samples stay as they are).
+    /// 16-bit samples also keep only their Bits Stored (ReadNativeSamples' caller skips its own pass for them).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    void PutInOrder(Span<byte> chunk)
+    {
+        if (LayoutBits == 16)
+        {
+            var words = MemoryMarshal.Cast<byte, ushort>(chunk[..(chunk.Length & ~1)]);
+            if (layout.BigEndian) System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(words, words);
+            CopyNormalized16(words, words, Math.Clamp(BitsStored, 1, 16), PixelRepresentation == 1);
+        }
+        else if (layout.BigEndian && LayoutBits == 32)
+        {
+            var words = MemoryMarshal.Cast<byte, uint>(chunk[..(chunk.Length & ~3)]);
+            System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(words, words);
+        }
     }
 
     /// <summary>The encapsulated fragments the own header walk located, read into one array (the offset table excluded).</summary>

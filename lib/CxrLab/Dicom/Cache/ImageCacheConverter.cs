@@ -112,6 +112,14 @@ public static class ImageCacheConverter
         ImageCacheRow ConvertIsolated(string file, string relative, string png)
         {
             if (options.WorkerCommand is not { } command) return ConvertOne(file, relative, Path.Combine(outDir, png), png, options);
+            // A file CxrLab reads entirely itself (plain uncompressed data through the own header walk) runs no GDCM code,
+            // so it cannot take the process down: converted here, without a worker round trip (or a worker at all).
+            DicomImage? plain = null;
+            try { plain = DicomImage.OpenWithoutGdcm(file); }
+            catch (DicomException) { } // not plain, or bad: the worker reads it and reports, as for any other file
+            if (plain is not null)
+                using (plain)
+                    return ConvertOpened(plain, file, relative, Path.Combine(outDir, png), png, options);
             if (!workers.TryTake(out var worker)) worker = new ImageCacheWorker.Client([.. command]);
             try { return worker.Convert(Path.GetFullPath(file), relative, Path.GetFullPath(Path.Combine(outDir, png)), png); }
             finally { workers.Add(worker); }
@@ -155,6 +163,11 @@ public static class ImageCacheConverter
     public static ImageCacheRow ConvertOne(string file, string source, string pngPath, string pngRelative, ImageCacheOptions options)
     {
         using var dicom = DicomImage.Open(file);
+        return ConvertOpened(dicom, file, source, pngPath, pngRelative, options);
+    }
+
+    static ImageCacheRow ConvertOpened(DicomImage dicom, string file, string source, string pngPath, string pngRelative, ImageCacheOptions options)
+    {
         var image = dicom.ReadDisplay(0, options.Scaling);
         var (width, height) = TargetSize(image.Width, image.Height, options.Size, options.KeepAspect);
         var shrinking = width <= image.Width && height <= image.Height;
