@@ -31,7 +31,7 @@ public static class BenchConvertVerb
             else
                 AnsiConsole.MarkupLine($"{result["files"]} files → {result["size"]}² {result["bits"]}-bit PNG on {result["cores"]} cores: " +
                                        $"cxr convert [bold]{result["ours_files_per_s"]:F2}[/] files/s, Python pipeline {result["python_files_per_s"]:F2} files/s, " +
-                                       $"[bold]{result["ratio"]:F2}×[/] (load average {result["load_average_before"]} → {result["load_average_after"]})");
+                                       $"[bold]{result["ratio"]:F2}×[/], CPU-time ratio {result["ratio_cpu_time"]:F2}× (load average {result["load_average_before"]} → {result["load_average_after"]})");
             return 0;
         });
         return command;
@@ -62,9 +62,11 @@ public static class BenchConvertVerb
 
             // Ours: `cxr convert` exactly as a user runs it (worker processes, all cores).
             var oursOut = Path.Combine(dir, "ours");
+            var oursCpu = ChildrenCpuSeconds();
             var ours = Stopwatch.StartNew();
             Exec([.. DicomVerb.SelfCommand(), "convert", "--data", data, "--out", oursOut, "--size", Str(size), "--bits", Str(bits)]);
             var oursSeconds = ours.Elapsed.TotalSeconds;
+            oursCpu = ChildrenCpuSeconds() - oursCpu;
             var oursPngs = Directory.GetFiles(oursOut, "*.png").Length;
 
             // Theirs: the Kaggle notebooks' reading with multiprocessing, one process per core.
@@ -72,9 +74,11 @@ public static class BenchConvertVerb
             Directory.CreateDirectory(theirOut);
             var script = Path.Combine(dir, "convert.py");
             File.WriteAllText(script, PythonPipeline);
+            var theirCpu = ChildrenCpuSeconds();
             var theirs = Stopwatch.StartNew();
             Exec(["/usr/bin/python3", script, data, theirOut, Str(size), Str(bits), Str(cores)]);
             var theirSeconds = theirs.Elapsed.TotalSeconds;
+            theirCpu = ChildrenCpuSeconds() - theirCpu;
             var theirPngs = Directory.GetFiles(theirOut, "*.png").Length;
             if (oursPngs != count || theirPngs != count)
                 throw new InvalidOperationException($"expected {count} PNGs from each side; cxr convert wrote {oursPngs}, the Python pipeline {theirPngs}");
@@ -93,6 +97,10 @@ public static class BenchConvertVerb
                 ["ours_files_per_s"] = count / oursSeconds,
                 ["python_files_per_s"] = count / theirSeconds,
                 ["ratio"] = theirSeconds / oursSeconds,
+                // CPU seconds of each whole job (all its processes: user + system), less sensitive to other jobs than wall time.
+                ["ours_cpu_seconds"] = oursCpu,
+                ["python_cpu_seconds"] = theirCpu,
+                ["ratio_cpu_time"] = theirCpu / oursCpu,
             };
         }
         finally
@@ -100,6 +108,17 @@ public static class BenchConvertVerb
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary>User + system CPU seconds of this process's finished (waited-for) descendants: getrusage(RUSAGE_CHILDREN).</summary>
+    static double ChildrenCpuSeconds()
+    {
+        var usage = new long[18]; // struct rusage: ru_utime, ru_stime (timeval: seconds, microseconds), then 14 longs
+        if (getrusage(-1, usage) != 0) return double.NaN;
+        return usage[0] + usage[1] / 1e6 + usage[2] + usage[3] / 1e6;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    static extern int getrusage(int who, [System.Runtime.InteropServices.Out] long[] usage);
 
     static string Str(int v) => v.ToString(CultureInfo.InvariantCulture);
 

@@ -587,7 +587,7 @@ public sealed class DicomImage : IDisposable
     /// arithmetic on the same inputs: the result equals the per-pixel path bit for bit, at a fraction of its passes over
     /// a real-size image. Null for other layouts (32-bit, colour).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    float[]? TryDisplayByTable(int frame, DisplayScaling scaling)
+    unsafe float[]? TryDisplayByTable(int frame, DisplayScaling scaling)
     {
         var all = Decode();
         var type = all.GetType();
@@ -600,7 +600,6 @@ public sealed class DicomImage : IDisposable
         var count = PixelsPerFrame;
         var start = checked(CheckFrame(frame) * count);
         // Table indices (stored value + bias) of this frame's pixels, and which occur.
-        var present = new bool[domain];
         var indices = type == typeof(ushort[]) ? null : PixelBuffers.Rent<ushort>(count);
         try
         {
@@ -621,7 +620,7 @@ public sealed class DicomImage : IDisposable
                 var source = ((sbyte[])all).AsSpan(start, count);
                 for (var i = 0; i < count; i++) index[i] = (ushort)(source[i] + 128);
             }
-            foreach (var v in index) present[v] = true;
+            var (first, last) = MinMax(index);
 
             // The per-pixel path's steps on the table: stored value as float, modality, VOI, then display.
             var table = new float[domain];
@@ -630,22 +629,66 @@ public sealed class DicomImage : IDisposable
             var (min, max) = ApplyVoi(table, 0, true);
             if (scaling == DisplayScaling.MinMax)
             {
+                // The extremes of the mapped values present. Over [first, last] a monotonic table (windows, rescales, most
+                // LUTs) has them at its ends; otherwise every present index is looked at.
                 float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
-                for (var i = 0; i < domain; i++)
-                    if (present[i]) { var v = table[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+                var span = table.AsSpan(first, last - first + 1);
+                if (IsMonotonic(span)) (lo, hi) = (Math.Min(span[0], span[^1]), Math.Max(span[0], span[^1]));
+                else
+                {
+                    var present = new bool[domain];
+                    foreach (var v in index) present[v] = true;
+                    for (var i = first; i <= last; i++)
+                        if (present[i]) { var v = table[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+                }
                 (min, max) = (lo, hi);
             }
             PixelPipeline.ScaleToDisplay(table, IsMonochrome1, min, max);
 
             var output = PixelBuffers.Rent<float>(count);
-            ref var t = ref MemoryMarshal.GetArrayDataReference(table);
-            for (var i = 0; i < count; i++) output[i] = System.Runtime.CompilerServices.Unsafe.Add(ref t, index[i]); // index < domain = table.Length
+            fixed (float* t = table)
+            fixed (ushort* x = index)
+            fixed (float* o = output)
+                for (var i = 0; i < count; i++) o[i] = t[x[i]]; // x[i] < domain = table.Length
             return output;
         }
         finally
         {
             if (indices is not null) PixelBuffers.Return(indices);
         }
+    }
+
+    /// <summary>Smallest and largest of the indices (vectorised).</summary>
+    static (int Min, int Max) MinMax(ReadOnlySpan<ushort> values)
+    {
+        ushort lo = ushort.MaxValue, hi = 0;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= Vector256<ushort>.Count)
+        {
+            var vlo = Vector256.Create(ushort.MaxValue);
+            var vhi = Vector256<ushort>.Zero;
+            for (; i <= values.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+            {
+                var v = Vector256.Create(values.Slice(i, Vector256<ushort>.Count));
+                vlo = Vector256.Min(vlo, v);
+                vhi = Vector256.Max(vhi, v);
+            }
+            for (var k = 0; k < Vector256<ushort>.Count; k++) { lo = Math.Min(lo, vlo[k]); hi = Math.Max(hi, vhi[k]); }
+        }
+        for (; i < values.Length; i++) { lo = Math.Min(lo, values[i]); hi = Math.Max(hi, values[i]); }
+        return (lo, hi);
+    }
+
+    /// <summary>Whether the values never decrease, or never increase (ties allowed; false with a NaN).</summary>
+    static bool IsMonotonic(ReadOnlySpan<float> values)
+    {
+        bool up = true, down = true;
+        for (var i = 1; i < values.Length && (up || down); i++)
+        {
+            if (!(values[i] >= values[i - 1])) up = false;
+            if (!(values[i] <= values[i - 1])) down = false;
+        }
+        return up || down;
     }
 
     /// <summary>Applies the VOI in place; returns its nominal output range (used by <see cref="DisplayScaling.VoiRange"/>).</summary>
