@@ -117,7 +117,7 @@ public static class BenchConvertVerb
         return usage[0] + usage[1] / 1e6 + usage[2] + usage[3] / 1e6;
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    [System.Runtime.InteropServices.DllImport("libc.so.6", SetLastError = true)]
     static extern int getrusage(int who, [System.Runtime.InteropServices.Out] long[] usage);
 
     static string Str(int v) => v.ToString(CultureInfo.InvariantCulture);
