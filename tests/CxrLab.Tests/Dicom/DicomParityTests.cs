@@ -179,6 +179,25 @@ public sealed class DicomParityTests(DicomReferenceSet reference) : IClassFixtur
         Assert.True(compared >= 70, $"compared {compared}");
     }
 
+    /// <summary>The display stage goes through a table of the stored values for 8/16-bit grayscale images; it must equal the
+    /// per-pixel arithmetic (VOI stage, then min–max scaling and MONOCHROME1 inversion) bit for bit.</summary>
+    [Fact]
+    public void Display_through_the_stored_value_table_equals_the_per_pixel_path_bit_for_bit()
+    {
+        var compared = 0;
+        foreach (var entry in reference.Entries.Where(e => e.Decoded && e.IsMonochrome && !KnownUnreadable.ContainsKey(e.Name)))
+        {
+            using var dicom = DicomImage.Open(entry.File);
+            if (dicom.BitsAllocated is not (8 or 16)) continue;
+            var table = dicom.ReadDisplay().Data;
+            var perPixel = dicom.ReadVoi();
+            PixelPipeline.ToDisplay(perPixel, dicom.IsMonochrome1, DisplayScaling.MinMax, 0, 0);
+            Assert.True(table.AsSpan().SequenceEqual(perPixel), $"{entry.Name}: the table's display values differ from the per-pixel ones");
+            compared++;
+        }
+        Assert.True(compared >= 60, $"compared {compared}");
+    }
+
     [Fact]
     public void Header_attributes_match_pydicom()
     {
