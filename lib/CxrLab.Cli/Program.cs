@@ -17,4 +17,5 @@ root.Subcommands.Add(KernelVerb.Create());
 root.Subcommands.Add(NotebookVerb.Create());
 root.Subcommands.Add(TrainVerb.Create());
 root.Subcommands.Add(PredictVerb.Create());
-return await root.Parse(args).InvokeAsync();
+root.Subcommands.Add(ModelsVerb.Create());
+return CxrLab.Cli.CliGuard.Invoke(root, args);

@@ -24,8 +24,8 @@ public static class AugmentVerb
         var tile = new Option<int>("--tile") { Description = "cell size in pixels", DefaultValueFactory = _ => 320 };
         var boxes = new Option<string[]>("--box") { Description = "a box 'x1,y1,x2,y2[,class_id]' in image pixels (repeatable)", AllowMultipleArgumentsPerToken = false };
         var preview = new Command("preview", "Draw a grid of augmented samples of one image with their boxes and class names") { config, image, data, cache, n, output, seed, tile, boxes };
-        preview.SetAction(parse => Guard(() => Preview(parse.GetValue(config)!, parse.GetValue(image)!, parse.GetValue(data), parse.GetValue(cache), parse.GetValue(n),
-            parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(tile), parse.GetValue(boxes) ?? [])));
+        preview.SetAction(parse => Preview(parse.GetValue(config)!, parse.GetValue(image)!, parse.GetValue(data), parse.GetValue(cache), parse.GetValue(n),
+            parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(tile), parse.GetValue(boxes) ?? []));
         return new Command("augment", "Augmentation tools: preview") { preview };
     }
 
@@ -92,16 +92,5 @@ public static class AugmentVerb
         }
         var own = Sample.Of(image, boxes, labels, id);
         return (own, new ListSampleSource([own]));
-    }
-
-    /// <summary>Bad input (config, files, options) ends with its message and exit code 2, not a stack trace.</summary>
-    static int Guard(Func<int> action)
-    {
-        try { return action(); }
-        catch (Exception e) when (e is FormatException or IOException or InvalidDataException or ArgumentException or InvalidOperationException or NotSupportedException or CxrLab.Interop.NativeException)
-        {
-            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
-            return 2;
-        }
     }
 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using CxrLab.Models.Detection;
-using CxrLab.Models.FasterRcnn;
+using CxrLab.Models;
 using CxrLab.Torch;
 using CxrLab.Torch.Optim;
 using CxrLab.Torch.Serialization;
@@ -11,9 +11,9 @@ using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
-/// <summary>`cxr bench train --arch fasterrcnn_resnet50_fpn [--json]`: one training step (batch 2,
-/// 512 px, fixed targets, SGD) and inference per image, ours and torchvision's on the same libtorch,
-/// images, sizes and thread count, in one run. Both start from the same weights (torchvision's
+/// <summary>`cxr bench train --arch ARCH [--size PX --batch N] [--json]`: one training step (fixed targets, SGD) and
+/// inference per image of any zoo arch, ours and the reference implementation's (torchvision for the R-CNNs; each
+/// family's reference script in <see cref="References"/>) on the same libtorch, images, sizes and thread count, in one run. Both start from the same weights (torchvision's
 /// initialisation, loaded into ours) and SGD runs with learning rate 0, so every timed step does the
 /// same work (the whole forward, backward and optimizer arithmetic) on the same weights: a randomly
 /// initialised detector that trains on two fixed images soon has gradients underflowing into
@@ -21,72 +21,98 @@ namespace CxrLab.Cli.Verbs;
 /// the step. The last line of --json is one JSON object.</summary>
 public static class BenchTrainVerb
 {
-    const string TorchvisionScript = """
-        import json, sys, time, torch, torchvision
-        from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
-        from torchvision.models.detection import FasterRCNN
-        arch, threads, size, reps, weights = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-        torch.set_num_threads(threads)
-        torch.manual_seed(0)
-        depth = arch.replace('fasterrcnn_resnet', '').replace('_fpn', '')
-        model = FasterRCNN(resnet_fpn_backbone(backbone_name='resnet' + depth, weights=None, trainable_layers=3), num_classes=15, min_size=size, max_size=size)
-        torch.save(model.state_dict(), weights)  # ours starts from these exact weights
-        y = torch.linspace(0, 1, size)[:, None]; x = torch.linspace(0, 1, size)[None, :]
-        img = (0.3 + 0.4 * torch.exp(-((x - 0.4) ** 2 + (y - 0.5) ** 2) / 0.02)).expand(3, size, size).contiguous()
-        images = [img, img.flip(2).contiguous()]
-        s = size / 512.0
-        targets = [{'boxes': torch.tensor([[100., 120., 220., 260.], [300., 80., 420., 200.]]) * s, 'labels': torch.tensor([1, 5])},
-                   {'boxes': torch.tensor([[60., 300., 200., 420.]]) * s, 'labels': torch.tensor([3])}]
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9, weight_decay=1e-4)
-        model.train()
-        def step():
-            losses = model(images, targets); loss = sum(losses.values())
-            opt.zero_grad(); loss.backward(); opt.step()
-        step()
-        t = []
-        for _ in range(reps):
-            a = time.perf_counter(); step(); t.append(time.perf_counter() - a)
-        model.eval()
-        with torch.inference_mode():
-            model([img])
-            u = []
+    /// <summary>A family's reference side: its name in the JSON keys (<c>{Name}_train_step_ms</c>) and a Python script.
+    /// The script gets argv arch, threads, size, reps, weights path, task classes, batch; builds the reference model
+    /// randomly initialised, saves its state_dict to the weights path (ours loads exactly those weights), trains on the
+    /// bench's images and targets (<see cref="BenchImages"/>) with SGD at learning rate 0, and prints one JSON line
+    /// <c>{"train_step_ms", "infer_ms"}</c> (medians).</summary>
+    public sealed record Reference(string Name, string Script);
+
+    /// <summary>The reference of each family (one table; a family without one is timed on our side only).</summary>
+    public static IReadOnlyDictionary<string, Reference> References { get; } = new Dictionary<string, Reference>
+    {
+        ["faster_rcnn"] = new("torchvision", """
+            import json, sys, time, torch, torchvision
+            from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+            from torchvision.models.detection import FasterRCNN
+            arch, threads, size, reps, weights, classes, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            depth = arch.replace('fasterrcnn_resnet', '').replace('_fpn', '')
+            model = FasterRCNN(resnet_fpn_backbone(backbone_name='resnet' + depth, weights=None, trainable_layers=3), num_classes=classes + 1, min_size=size, max_size=size)
+            torch.save(model.state_dict(), weights)  # ours starts from these exact weights
+            y = torch.linspace(0, 1, size)[:, None]; x = torch.linspace(0, 1, size)[None, :]
+            img = (0.3 + 0.4 * torch.exp(-((x - 0.4) ** 2 + (y - 0.5) ** 2) / 0.02)).expand(3, size, size).contiguous()
+            pair = [img, img.flip(2).contiguous()]
+            s = size / 512.0
+            pair_targets = [{'boxes': torch.tensor([[100., 120., 220., 260.], [300., 80., 420., 200.]]) * s, 'labels': torch.tensor([0, 4]) + 1},
+                            {'boxes': torch.tensor([[60., 300., 200., 420.]]) * s, 'labels': torch.tensor([2]) + 1}]
+            images = [pair[i % 2] for i in range(batch)]; targets = [pair_targets[i % 2] for i in range(batch)]
+            opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9, weight_decay=1e-4)
+            model.train()
+            def step():
+                losses = model(images, targets); loss = sum(losses.values())
+                opt.zero_grad(); loss.backward(); opt.step()
+            step()
+            t = []
             for _ in range(reps):
-                a = time.perf_counter(); model([img]); u.append(time.perf_counter() - a)
-        print(json.dumps({'train_step_ms': 1000 * sorted(t)[len(t) // 2], 'infer_ms': 1000 * sorted(u)[len(u) // 2]}))
-        """;
+                a = time.perf_counter(); step(); t.append(time.perf_counter() - a)
+            model.eval()
+            with torch.inference_mode():
+                model([img])
+                u = []
+                for _ in range(reps):
+                    a = time.perf_counter(); model([img]); u.append(time.perf_counter() - a)
+            print(json.dumps({'train_step_ms': 1000 * sorted(t)[len(t) // 2], 'infer_ms': 1000 * sorted(u)[len(u) // 2]}))
+            """),
+        ["efficientdet"] = new("effdet", BenchTrainEffdet.Script),
+    };
 
     public static Command Create()
     {
-        var arch = new Option<string>("--arch") { Description = "fasterrcnn_resnet{18,34,50,101}_fpn", DefaultValueFactory = _ => "fasterrcnn_resnet50_fpn" };
+        var arch = new Option<string>("--arch") { Description = "Zoo arch (./cxr models lists them)", DefaultValueFactory = _ => "fasterrcnn_resnet50_fpn" };
         var size = new Option<int>("--size") { Description = "Image side in pixels", DefaultValueFactory = _ => 512 };
+        var batch = new Option<int>("--batch") { Description = "Images per training step", DefaultValueFactory = _ => 2 };
         var reps = new Option<int>("--reps") { Description = "Timed repetitions (median reported)", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "End with one JSON object" };
-        var command = new Command("train", "Faster R-CNN training step and inference vs torchvision on the same libtorch") { arch, size, reps, json };
+        var command = new Command("train", "Training step and inference of any zoo arch vs its reference implementation on the same libtorch") { arch, size, batch, reps, json };
         command.SetAction(parse =>
         {
             var a = parse.GetValue(arch)!;
+            var entry = DetectorZoo.Find(a);
             var n = parse.GetValue(size);
+            var b = parse.GetValue(batch);
+            if (n < 64) throw new UsageException("--size must be at least 64");
+            if (b < 1) throw new UsageException("--batch must be at least 1");
             var r = Math.Max(1, parse.GetValue(reps));
             var threads = TorchRuntime.Threads;
+            const int classes = 14;
             var weights = Path.Combine(Path.GetTempPath(), $"cxr-bench-train-{Environment.ProcessId}.pth");
-            JsonElement reference;
+            References.TryGetValue(entry.Family, out var reference);
+            JsonElement? theirs = null;
             double trainMs, inferMs;
             try
             {
-                reference = JsonDocument.Parse(PythonLastLine(TorchvisionScript, a, threads, n, r, weights)).RootElement;
-                (trainMs, inferMs) = MeasureOurs(a, n, r, weights);
+                if (reference is not null) theirs = JsonDocument.Parse(PythonLastLine(reference.Script, a, threads, n, r, weights, classes, b)).RootElement;
+                (trainMs, inferMs) = MeasureOurs(a, n, b, r, classes, reference is null ? null : weights);
             }
             finally { File.Delete(weights); }
-            var tvTrain = reference.GetProperty("train_step_ms").GetDouble();
-            var tvInfer = reference.GetProperty("infer_ms").GetDouble();
             var result = new Dictionary<string, object>
             {
-                ["arch"] = a, ["size"] = n, ["threads"] = threads,
-                ["train_step_ms"] = Math.Round(trainMs, 1), ["torchvision_train_step_ms"] = Math.Round(tvTrain, 1),
-                ["train_ratio"] = Math.Round(trainMs / tvTrain, 3),
-                ["infer_ms"] = Math.Round(inferMs, 1), ["torchvision_infer_ms"] = Math.Round(tvInfer, 1),
-                ["infer_ratio"] = Math.Round(inferMs / tvInfer, 3),
+                ["arch"] = a, ["size"] = n, ["batch"] = b, ["threads"] = threads,
+                ["train_step_ms"] = Math.Round(trainMs, 1), ["infer_ms"] = Math.Round(inferMs, 1),
             };
+            if (reference is not null && theirs is { } t)
+            {
+                var refTrain = t.GetProperty("train_step_ms").GetDouble();
+                var refInfer = t.GetProperty("infer_ms").GetDouble();
+                result[$"{reference.Name}_train_step_ms"] = Math.Round(refTrain, 1);
+                result[$"{reference.Name}_infer_ms"] = Math.Round(refInfer, 1);
+                result["train_ratio"] = Math.Round(trainMs / refTrain, 3);
+                result["infer_ratio"] = Math.Round(inferMs / refInfer, 3);
+                result["reference"] = reference.Name;
+            }
+            else result["reference"] = $"none for family {entry.Family} (ours only)";
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result));
             else foreach (var (k, v) in result) AnsiConsole.MarkupLine($"{k,-28} {Markup.Escape(Convert.ToString(v, CultureInfo.InvariantCulture)!)}");
             return 0;
@@ -94,43 +120,68 @@ public static class BenchTrainVerb
         return command;
     }
 
-    static (double TrainMs, double InferMs) MeasureOurs(string arch, int size, int reps, string weights)
+    /// <summary>Our side: the arch from the zoo (frozen normalisation, as the references' defaults), the reference's
+    /// weights when given, the same images and targets, SGD at learning rate 0.</summary>
+    static (double TrainMs, double InferMs) MeasureOurs(string arch, int size, int batch, int reps, int classes, string? weights)
     {
         torch.manual_seed(0);
-        using var model = FasterRcnn.Create(arch, new FasterRcnnOptions { NumClasses = 15, MinSize = size, MaxSize = size });
-        model.load_checkpoint(weights);
-        using var y = torch.linspace(0, 1, size).reshape(size, 1);
-        using var x = torch.linspace(0, 1, size).reshape(1, size);
-        using var blob = ((x - 0.4).square() + (y - 0.5).square()) / -0.02;
-        using var img = (blob.exp() * 0.4 + 0.3).expand(3, size, size).contiguous();
-        using var img2 = img.flip(2).contiguous();
-        var s = size / 512f;
-        var targets = new[]
-        {
-            DetectionTarget.From([100 * s, 120 * s, 220 * s, 260 * s, 300 * s, 80 * s, 420 * s, 200 * s], [1, 5]),
-            DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [3]),
-        };
-        using var opt = new SGD(model.parameters().Where(p => p.requires_grad).ToList(), 0.0, momentum: 0.9, weight_decay: 1e-4);
+        using var model = DetectorZoo.Create(new DetectorSpec(arch, classes) { InputSize = size, MaxSize = size, NormLayer = NormLayer.Frozen });
+        if (weights is not null) model.LoadWeights(weights);
+        var (pair, pairTargets) = BenchImages(size);
+        var images = Enumerable.Range(0, batch).Select(i => pair[i % 2]).ToList();
+        var targets = Enumerable.Range(0, batch).Select(i => pairTargets[i % 2]).ToList();
+        using var opt = new SGD(model.Module.parameters().Where(p => p.requires_grad).ToList(), 0.0, momentum: 0.9, weight_decay: 1e-4);
         model.train();
         void Step()
         {
             using var scope = torch.NewDisposeScope();
-            var losses = model.ForwardTrain([img, img2], targets);
+            var losses = model.ForwardTrain(images, targets);
             var loss = losses.Values.Aggregate((p, q) => p + q);
             opt.zero_grad();
             loss.backward();
             opt.step();
         }
-        Step();
-        var train = Median(reps, Step);
-        model.eval();
-        void Infer()
+        try
         {
-            using var scope = torch.NewDisposeScope();
-            model.Predict([img]);
+            Step();
+            var train = Median(reps, Step);
+            model.eval();
+            void Infer()
+            {
+                using var scope = torch.NewDisposeScope();
+                model.Predict([pair[0]]);
+            }
+            Infer();
+            return (train, Median(reps, Infer));
         }
-        Infer();
-        return (train, Median(reps, Infer));
+        finally
+        {
+            foreach (var t in pair) t.Dispose();
+            foreach (var t in pairTargets) { t.Boxes.Dispose(); t.Labels.Dispose(); }
+        }
+    }
+
+    /// <summary>The bench's two images (a soft blob and its mirror, <c>[3, S, S]</c>) and their targets with task labels
+    /// (boxes given for 512 px and scaled): what every reference script builds too.</summary>
+    public static (Tensor[] Images, DetectionTarget[] Targets) BenchImages(int size)
+    {
+        Tensor img, img2;
+        using (var scope = torch.NewDisposeScope())
+        {
+            var y = torch.linspace(0, 1, size).reshape(size, 1);
+            var x = torch.linspace(0, 1, size).reshape(1, size);
+            var blob = ((x - 0.4).square() + (y - 0.5).square()) / -0.02;
+            img = (blob.exp() * 0.4 + 0.3).expand(3, size, size).contiguous();
+            img2 = img.flip(2).contiguous();
+            scope.MoveToOuter(img, img2);
+        }
+        var s = size / 512f;
+        var targets = new[]
+        {
+            DetectionTarget.From([100 * s, 120 * s, 220 * s, 260 * s, 300 * s, 80 * s, 420 * s, 200 * s], [0, 4]),
+            DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [2]),
+        };
+        return ([img, img2], targets);
     }
 
     static double Median(int reps, Action action)
@@ -156,7 +207,7 @@ public static class BenchTrainVerb
         var stderr = p.StandardError.ReadToEndAsync();
         var stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"torchvision reference failed: {stderr.Result}");
+        if (p.ExitCode != 0) throw new InvalidOperationException($"the reference implementation failed: {stderr.Result}");
         return stdout.Trim().Split('\n')[^1];
     }
 }

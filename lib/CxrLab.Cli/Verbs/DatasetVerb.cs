@@ -21,7 +21,7 @@ public static class DatasetVerb
         var threads = new Option<int>("--threads") { Description = "worker threads (default: all cores)", DefaultValueFactory = _ => 0 };
         var build = new Command("build", "Build an augmented dataset from VinBigData (DICOM or a PNG cache): PNG images + train.csv (VinBigData schema, " +
                                          "boxes in the output PNG's pixels) + meta.csv + a per-class report") { config, data, cache, output, threads };
-        build.SetAction(parse => Guard(() => Build(parse.GetValue(config)!, parse.GetValue(data)!, parse.GetValue(cache), parse.GetValue(output)!, parse.GetValue(threads))));
+        build.SetAction(parse => Build(parse.GetValue(config)!, parse.GetValue(data)!, parse.GetValue(cache), parse.GetValue(output)!, parse.GetValue(threads)));
         var command = new Command("dataset", "Datasets: summarise a Kaggle-layout set (vinbig|rsna), or build category A–D datasets (build)") { build };
         foreach (var summary in DatasetSummaryVerb.Subcommands()) command.Subcommands.Add(summary);
         return command;
@@ -73,16 +73,5 @@ public static class DatasetVerb
         AnsiConsole.MarkupLine("images per output: " + Markup.Escape(string.Join(", ", report.ImagesPerOutput.Select(kv => $"{kv.Key} {kv.Value}"))));
         AnsiConsole.MarkupLine($"[grey]{Markup.Escape(report.Stats.ToString())}[/]");
         AnsiConsole.MarkupLine($"wrote [green]{Markup.Escape(Path.Combine(outDir, "train.csv"))}[/], images and meta.csv under {Markup.Escape(Path.Combine(outDir, "train"))} (boxes in those PNGs' pixels), report {Markup.Escape(Path.Combine(outDir, "category_report.json"))}");
-    }
-
-    /// <summary>Bad input (config, files, options) ends with its message and exit code 2, not a stack trace.</summary>
-    static int Guard(Func<int> action)
-    {
-        try { return action(); }
-        catch (Exception e) when (e is FormatException or IOException or InvalidDataException or ArgumentException or InvalidOperationException or NotSupportedException or CxrLab.Interop.NativeException)
-        {
-            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
-            return 2;
-        }
     }
 }

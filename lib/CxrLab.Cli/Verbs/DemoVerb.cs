@@ -8,18 +8,25 @@ using CxrLab.Diagnostics;
 using CxrLab.Dicom.Cache;
 using CxrLab.Evaluation;
 using CxrLab.Torch;
+using CxrLab.Experiments;
+using CxrLab.Models;
+using CxrLab.Models.Detection;
+using CxrLab.Tasks;
+using CxrLab.Tasks.VinBigData;
 using CxrLab.Training;
 using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
-/// <summary>`cxr demo`: the end-to-end tour on phantom data — a Kaggle-layout VinBigData set (DICOM) →
-/// 16-bit PNG cache → fused boxes and a stratified fold → Faster R-CNN ResNet-18 FPN (small heads) →
-/// Kaggle mAP@0.4 on the validation fold → submission CSV for the test split (original pixels) →
-/// report.html beside the run. The last line is one JSON object (val_map40, report, ...).</summary>
+/// <summary>`cxr demo [--arch A]`: the end-to-end tour on phantom data — a Kaggle-layout VinBigData set (DICOM) →
+/// 16-bit PNG cache → fused boxes and a stratified fold → a detector from the zoo (default: Faster R-CNN ResNet-18 FPN
+/// with small heads; the family's demo recipe is <c>experiments/demo_vinbig_{family}.yaml</c>) → Kaggle mAP@0.4 on the
+/// validation fold → submission CSV for the test split (original pixels) → report.html beside the run. The last line
+/// is one JSON object (val_map40, report, ...).</summary>
 public static class DemoVerb
 {
-    public const string ConfigName = "demo_vinbig_frcnn.yaml";
+    /// <summary>The demo recipe of a model family: <c>experiments/demo_vinbig_{family}.yaml</c>.</summary>
+    public static string ConfigName(string family) => $"demo_vinbig_{family}.yaml";
 
     /// <summary>Phantom class frequencies = the real set's ^ 0.5: the order stays (Aortic enlargement most,
     /// Pneumothorax least) but a couple of hundred images hold every class several times; with the real shape
@@ -43,10 +50,11 @@ public static class DemoVerb
             Description = "phantom class frequencies = real set's ^ this (1 = real shape, where 3 classes are under 1 % of boxes; 0 = uniform)",
             DefaultValueFactory = _ => DefaultClassBalance,
         };
-        var config = new Option<string?>("--config") { Description = $"experiment YAML (default experiments/{ConfigName})" };
+        var arch = new Option<string?>("--arch") { Description = "zoo arch to train (default: the recipe's, fasterrcnn_resnet18_fpn); its family's recipe experiments/demo_vinbig_{family}.yaml is used" };
+        var config = new Option<string?>("--config") { Description = "experiment YAML (default: experiments/demo_vinbig_{family}.yaml for --arch)" };
         var set = new Option<string[]>("--set") { Description = "override a config value, e.g. --set optimizer.lr=0.01 (repeatable)" };
-        var command = new Command("demo", "End to end on phantom VinBigData: DICOM → cache → Faster R-CNN → Kaggle mAP@0.4 → submission + HTML report")
-            { output, images, size, epochs, abnormal, seed, balance, threads, config, set };
+        var command = new Command("demo", "End to end on phantom VinBigData: DICOM → cache → a detector (--arch) → Kaggle mAP@0.4 → submission + HTML report")
+            { output, images, size, epochs, abnormal, seed, balance, threads, arch, config, set };
         command.SetAction(parse =>
         {
             AnsiConsole.MarkupLine("[bold]CXR Lab demo[/]");
@@ -54,19 +62,15 @@ public static class DemoVerb
             var report = EnvironmentReport.Collect();
             DoctorVerb.Print(report);
             AnsiConsole.WriteLine();
-            if (!report.Healthy) { AnsiConsole.MarkupLine("[red]the environment is not healthy (see above); fix it before the demo[/]"); return 1; }
+            if (!report.Healthy) throw new InvalidOperationException("the environment is not healthy (see above); fix it before the demo");
             if (parse.GetValue(threads) is { } n)
             {
-                if (n < 1) { AnsiConsole.MarkupLine("[red]--threads must be ≥ 1[/]"); return 2; }
+                if (n < 1) throw new UsageException("--threads must be ≥ 1");
                 TorchRuntime.Threads = n;
                 AnsiConsole.MarkupLine($"libtorch threads: {n}");
             }
-            try
-            {
-                return Run(parse.GetValue(output)!, parse.GetValue(images), parse.GetValue(size), parse.GetValue(epochs), parse.GetValue(abnormal),
-                    parse.GetValue(seed), parse.GetValue(balance), parse.GetValue(config), parse.GetValue(set) ?? []);
-            }
-            catch (ConfigException e) { AnsiConsole.MarkupLine($"[red]config error:[/] {Markup.Escape(e.Message)}"); return 2; }
+            return Run(parse.GetValue(output)!, parse.GetValue(images), parse.GetValue(size), parse.GetValue(epochs), parse.GetValue(abnormal),
+                parse.GetValue(seed), parse.GetValue(balance), parse.GetValue(arch), parse.GetValue(config), parse.GetValue(set) ?? []);
         });
         return command;
     }
@@ -74,10 +78,10 @@ public static class DemoVerb
     static void Stage(int n, string text) => AnsiConsole.MarkupLine($"[bold blue]{n}/6[/] {Markup.Escape(text)}");
     static void Note(string text) => AnsiConsole.MarkupLine("    " + Markup.Escape(text));
 
-    static int Run(string outDir, int images, int size, int epochs, double abnormal, int seed, double classBalance, string? configPath, string[] sets)
+    static int Run(string outDir, int images, int size, int epochs, double abnormal, int seed, double classBalance, string? arch, string? configPath, string[] sets)
     {
-        if (images < 10) throw new ArgumentException("--images must be at least 10 (five folds need a few images each)");
-        if (size < 64) throw new ArgumentException("--size must be at least 64");
+        if (images < 10) throw new UsageException("--images must be at least 10 (five folds need a few images each)");
+        if (size < 64) throw new UsageException("--size must be at least 64");
         var wall = Stopwatch.StartNew();
         // Seconds per stage, for the JSON line (where the demo's minutes go on a given machine).
         var phases = new JsonObject();
@@ -85,12 +89,13 @@ public static class DemoVerb
         void EndPhase(string name) { phases[name] = Math.Round(phaseClock.Elapsed.TotalSeconds, 1); phaseClock.Restart(); }
         outDir = Path.GetFullPath(outDir);
         var root = Path.Combine(outDir, "vinbigdata");
-        configPath ??= FindConfig();
+        configPath ??= FindConfig(ConfigName(arch is null ? "faster_rcnn" : DetectorZoo.Find(arch).Family));
         var overrides = new List<string>
         {
-            $"data.root={root}", $"data.cache_size={size}", $"model.min_size={size}", $"model.max_size={size}",
+            $"data.root={root}", $"data.cache_size={size}", $"model.input_size={size}", $"model.max_size={size}",
             $"train.epochs={epochs}", $"output.runs_dir={Path.Combine(outDir, "runs")}",
         };
+        if (arch is not null) overrides.Add($"model.arch={arch}");
         overrides.AddRange(sets);
         var cfg = ExperimentConfigLoader.LoadFile(configPath, overrides);
 
@@ -117,41 +122,19 @@ public static class DemoVerb
         Note($"test cache: {testReport.Converted + testReport.Skipped} images");
         var (trainSet, valSet) = VinBigTraining.Datasets(cfg, fold);
         var metric = new VinBigValidationMetric(fold.Validation);
+        var task = DetectionTasks.Find(cfg.Data.Dataset);
 
         EndPhase("cache");
 
         // 3. Train.
-        Stage(3, $"train {cfg.Model.Arch} ({cfg.Model.MinSize}–{cfg.Model.MaxSize} px, FPN {cfg.Model.FpnChannels} ch, head {cfg.Model.RepresentationSize}), " +
-                 $"{cfg.Train.Epochs} epochs × {trainSet.Count} images, batch {cfg.Train.BatchSize}, {cfg.Optimizer.Name} lr {cfg.Optimizer.Lr}");
+        Stage(3, $"train {cfg.Model.Arch} ({ModelSummary(cfg)}), {cfg.Train.Epochs} epochs × {trainSet.Count} images, batch {cfg.Train.BatchSize}, {cfg.Optimizer.Name} lr {cfg.Optimizer.Lr}");
         var run = RunDirectory.Create(cfg);
         Note($"run: {run.Path}");
         using var model = ExperimentRunner.BuildModel(cfg, Note);
+        Note($"{model.Module.parameters().Sum(p => p.numel()):N0} parameters, {model.LabelSpace}, {model.Preprocessing}");
         using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run);
-        var batches = (trainSet.Count + cfg.Train.BatchSize - 1) / cfg.Train.BatchSize;
         var trainClock = Stopwatch.StartNew();
-        AnsiConsole.Progress().AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("training", maxValue: (double)cfg.Train.Epochs * batches);
-                trainer.Progress += p =>
-                {
-                    if (p.Phase == "train")
-                    {
-                        task.Value = p.Epoch * (double)batches + p.Batch;
-                        var losses = string.Join(" ", p.Losses.Select(kv => $"{kv.Key.Replace("loss_", "")}={kv.Value:0.000}"));
-                        task.Description = Markup.Escape($"epoch {p.Epoch + 1}/{p.Epochs} {losses} {p.ImagesPerSecond:0.0} img/s");
-                    }
-                    else
-                    {
-                        AnsiConsole.MarkupLine(Markup.Escape($"    epoch {p.Epoch + 1}: {string.Join(" ", p.Losses.Select(kv => $"{kv.Key}={kv.Value:0.0000}"))}"));
-                        if (metric.Last is { } last)
-                            AnsiConsole.MarkupLine(Markup.Escape("      AP by class: " + string.Join(" ", last.PerClass.OrderBy(c => c.Label).Select(c => $"{c.Label}:{c.Ap:0.00}"))));
-                    }
-                };
-                trainer.Fit();
-                task.Value = task.MaxValue;
-            });
+        TrainingConsole.Fit(trainer, task.ClassNames);
         var trainSeconds = trainClock.Elapsed.TotalSeconds;
 
         EndPhase("train");
@@ -185,12 +168,12 @@ public static class DemoVerb
         {
             ("val mAP@0.4 (Kaggle metric)", result.Map.ToString("0.0000", CultureInfo.InvariantCulture)),
             ("data", $"phantom VinBigData, {images} train images (seed {seed}, class frequencies real^{classBalance:0.##}), {fold.Train.Count} trained on, {fold.Validation.Count} validated"),
-            ("model", $"{cfg.Model.Arch}, input {cfg.Model.MinSize}–{cfg.Model.MaxSize} px, FPN {cfg.Model.FpnChannels}, head {cfg.Model.RepresentationSize}, random init"),
+            ("model", $"{cfg.Model.Arch} ({ModelSummary(cfg)}), {model.Preprocessing}, random init"),
             ("training", $"{cfg.Train.Epochs} epochs, batch {cfg.Train.BatchSize}, {cfg.Optimizer.Name} lr {cfg.Optimizer.Lr}, {trainSeconds:0} s"),
             ("submission", submission),
             ("config", Path.GetFullPath(configPath) + (sets.Length > 0 ? "  " + string.Join(" ", sets) : "")),
         };
-        RunReport.Write(reportPath, "CXR Lab demo — Faster R-CNN on phantom VinBigData", summaryRows, trainer.Log.Rows, result,
+        RunReport.Write(reportPath, $"CXR Lab demo — {cfg.Model.Arch} on phantom VinBigData", summaryRows, trainer.Log.Rows, result,
             VinBigClasses.Names, examples);
         var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, result, VinBigClasses.Names);
         Note($"{reportPath} (examples also as example_N.png); plots: {run.PlotsDir} ({string.Join(", ", plots.Select(Path.GetFileName))})");
@@ -216,17 +199,20 @@ public static class DemoVerb
         return 0;
     }
 
-    /// <summary>The demo config: beside the working directory's experiments/, else the repository's (walking up from the binary).</summary>
-    static string FindConfig()
+    /// <summary>"input 224 px, 1,234,567 parameters": what the stage line says about the model.</summary>
+    static string ModelSummary(ExperimentConfig cfg) => $"input {(cfg.Model.InputSize > 0 ? cfg.Model.InputSize : DetectorZoo.Find(cfg.Model.Arch).DefaultInputSize)} px, {cfg.Model.NumClasses} classes";
+
+    /// <summary>A demo config: beside the working directory's experiments/, else the repository's (walking up from the binary).</summary>
+    static string FindConfig(string configName)
     {
-        var here = Path.Combine("experiments", ConfigName);
+        var here = Path.Combine("experiments", configName);
         if (File.Exists(here)) return here;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "experiments", ConfigName);
+            var candidate = Path.Combine(dir.FullName, "experiments", configName);
             if (File.Exists(candidate)) return candidate;
         }
-        throw new FileNotFoundException($"experiments/{ConfigName} not found from {Environment.CurrentDirectory}; run from the repository or pass --config");
+        throw new FileNotFoundException($"experiments/{configName} not found from {Environment.CurrentDirectory}; run from the repository or pass --config");
     }
 
     static void WithBar(string label, int total, Action<IProgress<(int Done, int Total)>> work) =>

@@ -137,18 +137,11 @@ public static class DicomVerb
         ["VoiUsed"] = d.VoiDescription,
     };
 
-    /// <summary>Runs a verb body; a bad file or argument prints one clear line and exits 1 (no stack trace).</summary>
+    /// <summary>Runs a verb body that returns nothing as exit code 0; its failures go to <see cref="CliGuard"/> (a bad file or
+    /// argument: one line, exit 2).</summary>
     internal static int Guard(Action body)
     {
-        try
-        {
-            body();
-            return 0;
-        }
-        catch (Exception e) when (e is DicomException or ArgumentException or IOException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"cxr: {e.Message}");
-            return 1;
-        }
+        body();
+        return 0;
     }
 }

@@ -3,42 +3,50 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using CxrLab.Imaging;
-using CxrLab.Models.FasterRcnn;
+using CxrLab.Models;
+using CxrLab.Models.Detection;
+using CxrLab.Experiments;
+using CxrLab.Tasks;
 using CxrLab.Torch;
 using CxrLab.Training;
 using Spectre.Console;
 
 namespace CxrLab.Cli.Verbs;
 
-/// <summary>`cxr predict`: detections for PNG images (8/16-bit) or DICOM files (display stage) with a trained or torchvision model,
-/// as JSON (model labels, input pixels) and/or a Kaggle VinBigData submission CSV.</summary>
+/// <summary>`cxr predict`: detections for PNG images (8/16-bit) or DICOM files (display stage) with any zoo arch,
+/// as JSON (task class ids, input pixels; masks as COCO RLE) and/or the dataset's Kaggle submission CSV.</summary>
 public static class PredictVerb
 {
     public static Command Create()
     {
-        var config = new Option<string?>("--config") { Description = "Experiment YAML (architecture, classes, sizes)" };
-        var arch = new Option<string?>("--arch") { Description = "Architecture, e.g. fasterrcnn_resnet50_fpn (instead of --config)" };
-        var numClasses = new Option<int?>("--num-classes") { Description = "Classes including background (with --arch)" };
-        var weights = new Option<string>("--weights") { Description = "Our checkpoint, safetensors, or a PyTorch .pth", Required = true };
+        var config = new Option<string?>("--config") { Description = "Experiment YAML (arch, classes, input size, family options)" };
+        var arch = new Option<string?>("--arch") { Description = "Zoo name, e.g. fasterrcnn_resnet50_fpn, yolox_s (instead of --config; ./cxr models lists them)" };
+        var numClasses = new Option<int?>("--num-classes") { Description = "Task classes, background not counted (VinBigData 14, RSNA 1); with --arch" };
+        var weights = new Option<string>("--weights") { Description = "Our checkpoint, safetensors, or a PyTorch .pth in the reference's layout", Required = true };
         var images = new Option<string>("--images") { Description = "A PNG or DICOM file, or a folder of them (.png, .dcm, .dicom)", Required = true };
-        var minSize = new Option<int?>("--min-size") { Description = "Short side after resizing (pixels)" };
-        var maxSize = new Option<int?>("--max-size") { Description = "Long-side cap after resizing (pixels)" };
-        var scoreThresh = new Option<double?>("--score-thresh") { Description = "Minimum detection score (default 0.05)" };
+        var inputSize = new Option<int?>("--input-size") { Description = "Network input size in pixels (R-CNN: short side; YOLOX/EfficientDet: square); default: the config's or the arch's" };
+        var conf = new Option<double?>("--conf", "--score-thresh") { Description = "Minimum detection score (default: the family's, e.g. 0.05 torchvision, 0.01 YOLOX)" };
+        var nms = new Option<double?>("--nms") { Description = "NMS IoU (default: the family's, e.g. 0.5 torchvision, 0.65 YOLOX)" };
+        var maxDet = new Option<int?>("--max-det") { Description = "Detections kept per image (default: the family's, 100)" };
+        var agnostic = new Option<bool>("--agnostic") { Description = "One NMS over all classes instead of one per class" };
         var tta = new Option<string?>("--tta") { Description = "Test-time augmentation: hflip" };
-        var json = new Option<string?>("--json") { Description = "Write detections as JSON here" };
-        var submission = new Option<string?>("--submission") { Description = "Write a VinBigData submission CSV here (class = label − 1)" };
-        var command = new Command("predict", "Detect findings in images with a trained model")
-            { config, arch, numClasses, weights, images, minSize, maxSize, scoreThresh, tta, json, submission };
+        var json = new Option<string?>("--json") { Description = "Write detections as JSON here (task class ids, input pixels)" };
+        var submission = new Option<string?>("--submission") { Description = "Write the dataset's Kaggle submission CSV here (VinBigData by default; the config's data.dataset decides)" };
+        var command = new Command("predict", "Detect findings in images with a trained model (any arch of the zoo)")
+            { config, arch, numClasses, weights, images, inputSize, conf, nms, maxDet, agnostic, tta, json, submission };
         command.SetAction(parse =>
         {
             ExperimentConfig cfg;
             if (parse.GetValue(config) is { } path) cfg = ExperimentConfigLoader.LoadFile(path);
             else if (parse.GetValue(arch) is { } a && parse.GetValue(numClasses) is { } k)
                 cfg = new ExperimentConfig { Model = new ModelConfig { Arch = a, NumClasses = k } };
-            else { AnsiConsole.MarkupLine("[red]give --config, or --arch with --num-classes[/]"); return 2; }
-            if (parse.GetValue(minSize) is { } mn) cfg.Model.MinSize = mn;
-            if (parse.GetValue(maxSize) is { } mx) cfg.Model.MaxSize = mx;
-            if (parse.GetValue(scoreThresh) is { } st) cfg.Model.ScoreThresh = st;
+            else throw new UsageException("give --config, or --arch with --num-classes (task classes: 14 for VinBigData, 1 for RSNA)");
+            DetectorZoo.Find(cfg.Model.Arch);   // an unknown arch fails before any file is read
+            if (parse.GetValue(inputSize) is { } size) cfg.Model.InputSize = size;
+            if (parse.GetValue(conf) is { } c) cfg.Model.ScoreThresh = c;
+            if (parse.GetValue(nms) is { } n) cfg.Model.NmsThresh = n;
+            if (parse.GetValue(maxDet) is { } m) cfg.Model.MaxDetections = m;
+            if (parse.GetValue(agnostic)) cfg.Model.ClassAgnostic = true;
             cfg.Model.Weights = "";
             // The weights are loaded below: evaluate with fixed statistics (a BatchNorm-trained checkpoint loads
             // into FrozenBatchNorm2d key for key and computes the same in evaluation).
@@ -47,54 +55,55 @@ public static class PredictVerb
             {
                 null => false,
                 "hflip" => true,
-                var other => throw new ArgumentException($"--tta '{other}' is not supported; use hflip"),
+                var other => throw new UsageException($"--tta '{other}' is not supported; use hflip"),
             };
             var input = parse.GetValue(images)!;
             var files = Directory.Exists(input)
                 ? Directory.GetFiles(input).Where(IsImageFile).Order(StringComparer.Ordinal).ToArray()
-                : File.Exists(input) ? [input] : throw new FileNotFoundException($"--images: {input} is neither a file nor a folder");
-            if (files.Length == 0) { AnsiConsole.MarkupLine($"[red]no .png, .dcm or .dicom images in {Markup.Escape(input)}[/]"); return 2; }
+                : File.Exists(input) ? [input] : throw new UsageException($"--images: {input} is neither a file nor a folder");
+            if (files.Length == 0) throw new UsageException($"--images: no .png, .dcm or .dicom images in {input}");
             var bad = files.FirstOrDefault(f => !IsImageFile(f));
-            if (bad is not null) throw new NotSupportedException($"{bad}: not a PNG (.png) or DICOM (.dcm, .dicom, or a 'DICM' preamble) file");
+            if (bad is not null) throw new UsageException($"--images: {bad} is not a PNG (.png) or DICOM (.dcm, .dicom, or a 'DICM' preamble) file");
+            var weightsPath = parse.GetValue(weights)!;
+            if (!File.Exists(weightsPath)) throw new UsageException($"--weights: {weightsPath} not found");
 
             using var model = ExperimentRunner.BuildModel(cfg);
-            model.LoadWeights(parse.GetValue(weights)!);
+            model.LoadWeights(weightsPath);
             model.eval();
+            var task = DetectionTasks.Find(cfg.Data.Dataset);
             var results = new List<object>();
-            var csv = new StringBuilder("image_id,PredictionString\n");
+            var predictions = new List<ImagePrediction>();
             AnsiConsole.Progress().Start(ctx =>
             {
-                var task = ctx.AddTask("predicting", maxValue: files.Length);
+                var bar = ctx.AddTask("predicting", maxValue: files.Length);
                 foreach (var file in files)
                 {
                     using var scope = torch.NewDisposeScope();
                     var image = ReadImage(file);
                     var tensor = InMemoryDetectionDataset.ToTensor(image.Channels == 4 ? DropAlpha(image) : image);
-                    var d = FasterRcnnInference.Predict(model, tensor, hflip);
+                    var d = TestTimeAugmentation.Predict(model, [tensor], hflip)[0];
                     var boxes = d.Boxes.contiguous().ToArray<float>();
                     var scores = d.Scores.ToArray<float>();
                     var labels = d.Labels.ToArray<long>();
-                    var id = Path.GetFileNameWithoutExtension(file);
+                    var rows = Enumerable.Range(0, scores.Length).Select(i => boxes[(i * 4)..(i * 4 + 4)]).ToArray();
                     results.Add(new
                     {
                         image = Path.GetFileName(file),
-                        boxes = Enumerable.Range(0, scores.Length).Select(i => boxes[(i * 4)..(i * 4 + 4)]).ToArray(),
+                        boxes = rows,
                         scores,
                         labels,
+                        classes = labels.Select(l => l < task.ClassNames.Count ? task.ClassNames[(int)l] : l.ToString(CultureInfo.InvariantCulture)).ToArray(),
                     });
-                    var parts = Enumerable.Range(0, scores.Length).Select(i => string.Create(CultureInfo.InvariantCulture,
-                        $"{labels[i] - 1} {scores[i]:0.####} {boxes[i * 4]:0.#} {boxes[i * 4 + 1]:0.#} {boxes[i * 4 + 2]:0.#} {boxes[i * 4 + 3]:0.#}")).ToList();
-                    csv.Append(id).Append(',').Append(parts.Count > 0 ? string.Join(' ', parts) : "14 1 0 0 1 1").Append('\n');
-                    task.Increment(1);
+                    predictions.Add(new ImagePrediction(Path.GetFileNameWithoutExtension(file), rows, scores, labels));
+                    bar.Increment(1);
                 }
             });
             if (parse.GetValue(json) is { } jsonPath)
-                ImageCodecs.WriteAtomically(jsonPath, JsonSerializer.SerializeToUtf8Bytes(results, new JsonSerializerOptions { WriteIndented = false }));
-            if (parse.GetValue(submission) is { } subPath)
-                ImageCodecs.WriteAtomically(subPath, Encoding.UTF8.GetBytes(csv.ToString()));
+                ImageCodecs.WriteAtomically(jsonPath, JsonSerializer.SerializeToUtf8Bytes(results, new JsonSerializerOptions { WriteIndented = false, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
+            if (parse.GetValue(submission) is { } subPath) task.WriteSubmission(subPath, predictions);
             AnsiConsole.MarkupLine($"{files.Length} images, {results.Count} results" +
                                    (parse.GetValue(json) is { } j ? $", JSON {Markup.Escape(j)}" : "") +
-                                   (parse.GetValue(submission) is { } s ? $", submission {Markup.Escape(s)}" : ""));
+                                   (parse.GetValue(submission) is { } s ? $", {task.Name} submission {Markup.Escape(s)}" : ""));
             return 0;
         });
         return command;
@@ -109,6 +118,8 @@ public static class PredictVerb
         if (IsPng(path)) return false;
         try
         {
+            // Length first: a FIFO or device in the folder reports 0 and would block an open; a DICOM is > 132 bytes.
+            if (new FileInfo(path).Length < 132) return false;
             using var f = File.OpenRead(path);
             var head = new byte[132];
             return f.Read(head, 0, head.Length) == head.Length && head[128] == 'D' && head[129] == 'I' && head[130] == 'C' && head[131] == 'M';

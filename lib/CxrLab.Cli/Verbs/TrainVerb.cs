@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using CxrLab.Experiments;
+using CxrLab.Tasks;
 using CxrLab.Training;
 using Spectre.Console;
 
@@ -21,9 +23,7 @@ public static class TrainVerb
         var command = new Command("train", "Train a detector from an experiment config (resumable)") { config, resume, set };
         command.SetAction(parse =>
         {
-            ExperimentConfig cfg;
-            try { cfg = ExperimentConfigLoader.LoadFile(parse.GetValue(config)!, parse.GetValue(set) ?? []); }
-            catch (ConfigException e) { AnsiConsole.MarkupLine($"[red]config error:[/] {Markup.Escape(e.Message)}"); return 2; }
+            var cfg = ExperimentConfigLoader.LoadFile(parse.GetValue(config)!, parse.GetValue(set) ?? []);
 
             var resuming = parse.GetResult(resume) is not null;
             RunDirectory run;
@@ -31,58 +31,29 @@ public static class TrainVerb
             {
                 var path = parse.GetValue(resume);
                 var found = string.IsNullOrEmpty(path) ? RunDirectory.Latest(cfg) : RunDirectory.Open(path);
-                if (found is null) { AnsiConsole.MarkupLine($"[red]no run of '{Markup.Escape(cfg.Name)}' with a checkpoint under {Markup.Escape(cfg.Output.RunsDir)}[/]; start without --resume"); return 2; }
-                run = found;
+                run = found ?? throw new UsageException($"--resume: no run of '{cfg.Name}' with a checkpoint under {cfg.Output.RunsDir}; start without --resume");
             }
             else run = RunDirectory.Create(cfg);
 
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}");
-            using var model = ExperimentRunner.BuildModel(cfg, msg => AnsiConsole.MarkupLine(Markup.Escape(msg)));
-            ExperimentRunner.Log = msg => AnsiConsole.MarkupLine(Markup.Escape(msg));
-            var (trainSet, valSet) = ExperimentRunner.Datasets(cfg);
-            var metric = ExperimentRunner.Metric(valSet);
-            using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run);
-            if (trainer.PrecisionNote is { } precision) AnsiConsole.MarkupLine(Markup.Escape(precision));
+            void Say(string msg) => AnsiConsole.MarkupLine(Markup.Escape(msg));
+            var task = DetectionTasks.Find(cfg.Data.Dataset);
+            var data = ExperimentRunner.Data(cfg, Say);
+            using var model = ExperimentRunner.BuildModel(cfg, Say);
+            using var trainer = new Trainer(cfg, model, data.Train, data.Validation, data.Metric, run);
+            if (trainer.PrecisionNote is { } precision) Say(precision);
             if (resuming)
             {
                 trainer.Resume(run.LastCheckpoint);
-                AnsiConsole.MarkupLine($"resuming at epoch {trainer.State.Epoch}, batch {trainer.State.BatchInEpoch}, step {trainer.State.Step}");
+                Say($"resuming at epoch {trainer.State.Epoch}, batch {trainer.State.BatchInEpoch}, step {trainer.State.Step}");
             }
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             // `kill`, `docker stop` and batch schedulers send SIGTERM before killing: stop as for Ctrl+C, saving the state.
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; cts.Cancel(); });
-            TrainingOutcome outcome = TrainingOutcome.Completed;
-            var batches = (trainSet.Count + cfg.Train.BatchSize - 1) / cfg.Train.BatchSize;
-            try
-            {
-                AnsiConsole.Progress()
-                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask("training", maxValue: (double)cfg.Train.Epochs * batches);
-                        task.Value = trainer.State.Epoch * (double)batches + trainer.State.BatchInEpoch;
-                        trainer.Progress += p =>
-                        {
-                            if (p.Phase == "train")
-                            {
-                                task.Value = p.Epoch * (double)batches + p.Batch;
-                                var losses = string.Join(" ", p.Losses.Select(kv => $"{kv.Key.Replace("loss_", "")}={kv.Value:0.000}"));
-                                task.Description = Markup.Escape($"epoch {p.Epoch + 1}/{p.Epochs} {losses} lr={p.Lr:0.#####} {p.ImagesPerSecond:0.0} img/s");
-                            }
-                            else
-                            {
-                                AnsiConsole.MarkupLine(Markup.Escape($"epoch {p.Epoch + 1}: {string.Join(" ", p.Losses.Select(kv => $"{kv.Key}={kv.Value:0.0000}"))}"));
-                                // Which classes carry the mean: AP per class with its truth count.
-                                if (metric is VinBigValidationMetric { Last: { } last })
-                                    AnsiConsole.MarkupLine(Markup.Escape("  AP " + string.Join(" ", last.PerClass.OrderBy(c => c.Label)
-                                        .Select(c => $"{c.Label}:{c.Ap:0.00}(n{c.TruthCount})"))));
-                            }
-                        };
-                        outcome = trainer.Fit(cts.Token);
-                    });
-            }
+            TrainingOutcome outcome;
+            try { outcome = TrainingConsole.Fit(trainer, task.ClassNames, cts.Token); }
             finally { Console.CancelKeyPress -= onCancel; }
             switch (outcome)
             {
@@ -93,7 +64,7 @@ public static class TrainVerb
                     AnsiConsole.MarkupLine($"stopped early: no gain for {cfg.Train.EarlyStoppingPatience} validations (best {trainer.State.EarlyStopping.Best:0.0000} at epoch {trainer.State.EarlyStopping.BestEpoch + 1})");
                     break;
             }
-            var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, (metric as VinBigValidationMetric)?.Last, CxrLab.Data.VinBigClasses.Names);
+            var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, data.Metric.Last, task.ClassNames);
             AnsiConsole.MarkupLine($"done: metrics {Markup.Escape(run.MetricsCsv)}, checkpoints {Markup.Escape(run.CheckpointDir)}" +
                                    (plots.Count > 0 ? $", plots {Markup.Escape(string.Join(", ", plots.Select(Path.GetFileName)))}" : ""));
             return 0;

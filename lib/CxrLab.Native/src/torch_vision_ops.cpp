@@ -1,15 +1,20 @@
 // Detection kernels the tensor engine needs beyond aten: NMS and RoIAlign (forward and backward),
 // written here so the product does not depend on torchvision's Python package at run time. They follow
 // torchvision 0.14's CPU kernels exactly (box areas without +1, RoIAlign's bilinear rules and adaptive
-// sampling grid), and the tests compare them with torchvision. Tensors on other devices are computed
-// on the CPU and moved back.
+// sampling grid), and the tests compare them with torchvision. They are CPU kernels and refuse other
+// devices: CxrLab.Torch.Vision.VisionOps sends a CUDA tensor to torchvision's own kernels (when its
+// library was loaded with cxr_vision_load_library) or to a composition of aten ops, so a feature map
+// never travels to the host (see environment.md, "Where NMS and RoIAlign run").
 #include "cxr_native.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 namespace cxr {
@@ -23,18 +28,12 @@ at::Tensor& as_tensor(void* handle) {
   return *static_cast<at::Tensor*>(handle);
 }
 
-at::Tensor nms_cpu(const at::Tensor& dets_in, const at::Tensor& scores_in, double iou_threshold) {
-  TORCH_CHECK(dets_in.dim() == 2 && dets_in.size(1) == 4, "nms: boxes must be [N, 4] (x1, y1, x2, y2), got ", dets_in.sizes());
-  TORCH_CHECK(scores_in.dim() == 1 && scores_in.size(0) == dets_in.size(0), "nms: scores must be [N] matching boxes, got ",
-              scores_in.sizes(), " for ", dets_in.sizes(), " boxes");
-  if (dets_in.numel() == 0) return at::empty({0}, dets_in.options().dtype(at::kLong));
-  auto dets = dets_in.detach().to(at::kCPU).to(at::kDouble).contiguous();
-  auto scores = scores_in.detach().to(at::kCPU).contiguous();
-  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true)).contiguous();
-  auto n = dets.size(0);
-  const double* d = dets.data_ptr<double>();
-  const int64_t* o = order.data_ptr<int64_t>();
-  std::vector<double> areas(static_cast<size_t>(n));
+// Greedy NMS over boxes sorted by score (stable). The IoU is computed in the boxes' own float type and compared
+// with the double threshold after promotion, as torchvision's CPU kernel does: an IoU that is exactly the threshold
+// in real numbers (quarter-pixel boxes, IoU 3/5 at 0.6) rounds the same way on both sides, so the kept sets agree.
+template <typename T>
+std::vector<int64_t> nms_sorted(const T* d, const int64_t* o, int64_t n, double iou_threshold) {
+  std::vector<T> areas(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) areas[i] = (d[4 * i + 2] - d[4 * i]) * (d[4 * i + 3] - d[4 * i + 1]);
   std::vector<char> suppressed(static_cast<size_t>(n), 0);
   std::vector<int64_t> keep;
@@ -45,13 +44,31 @@ at::Tensor nms_cpu(const at::Tensor& dets_in, const at::Tensor& scores_in, doubl
     for (int64_t b = a + 1; b < n; ++b) {
       auto j = o[b];
       if (suppressed[j]) continue;
-      double w = std::max(0.0, std::min(d[4 * i + 2], d[4 * j + 2]) - std::max(d[4 * i], d[4 * j]));
-      double h = std::max(0.0, std::min(d[4 * i + 3], d[4 * j + 3]) - std::max(d[4 * i + 1], d[4 * j + 1]));
-      double inter = w * h;
-      if (inter / (areas[i] + areas[j] - inter) > iou_threshold) suppressed[j] = 1;
+      T w = std::max(static_cast<T>(0), std::min(d[4 * i + 2], d[4 * j + 2]) - std::max(d[4 * i], d[4 * j]));
+      T h = std::max(static_cast<T>(0), std::min(d[4 * i + 3], d[4 * j + 3]) - std::max(d[4 * i + 1], d[4 * j + 1]));
+      T inter = w * h;
+      T overlap = inter / (areas[i] + areas[j] - inter);
+      if (overlap > iou_threshold) suppressed[j] = 1;
     }
   }
-  return at::tensor(keep, at::kLong).to(dets_in.device());
+  return keep;
+}
+
+at::Tensor nms_cpu(const at::Tensor& dets_in, const at::Tensor& scores_in, double iou_threshold) {
+  TORCH_CHECK(dets_in.dim() == 2 && dets_in.size(1) == 4, "nms: boxes must be [N, 4] (x1, y1, x2, y2), got ", dets_in.sizes());
+  TORCH_CHECK(scores_in.dim() == 1 && scores_in.size(0) == dets_in.size(0), "nms: scores must be [N] matching boxes, got ",
+              scores_in.sizes(), " for ", dets_in.sizes(), " boxes");
+  if (dets_in.numel() == 0) return at::empty({0}, dets_in.options().dtype(at::kLong));
+  // float32/float64 boxes are used as they are; other types (float16, integers) in float32, as torchvision's
+  // autocast kernel does.
+  auto type = dets_in.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  auto dets = dets_in.detach().to(type).contiguous();
+  auto scores = scores_in.detach().contiguous();
+  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true)).contiguous();
+  std::vector<int64_t> keep;
+  if (type == at::kDouble) keep = nms_sorted<double>(dets.data_ptr<double>(), order.data_ptr<int64_t>(), dets.size(0), iou_threshold);
+  else keep = nms_sorted<float>(dets.data_ptr<float>(), order.data_ptr<int64_t>(), dets.size(0), iou_threshold);
+  return at::tensor(keep, at::kLong);
 }
 
 struct RoiAlignParams {
@@ -238,11 +255,45 @@ class RoiAlignFunction : public torch::autograd::Function<RoiAlignFunction> {
   }
 };
 
+void require_cpu(const char* op, const at::Tensor& t, const char* what) {
+  TORCH_CHECK(t.device().is_cpu(), op, ": the native kernel takes CPU tensors, got ", what, " on ", t.device(),
+              " (CxrLab.Torch.Vision.VisionOps routes other devices to torchvision's kernels or the aten composition)");
+}
+
 }  // namespace
 
 // Indices of the boxes kept by greedy NMS, in decreasing score order (torchvision.ops.nms).
 CXR_API void* cxr_vision_nms(void* boxes, void* scores, double iou_threshold) {
-  CXR_TRY(nullptr, { return cxr::new_handle(nms_cpu(as_tensor(boxes), as_tensor(scores), iou_threshold)); })
+  CXR_TRY(nullptr, {
+    require_cpu("nms", as_tensor(boxes), "boxes");
+    require_cpu("nms", as_tensor(scores), "scores");
+    return cxr::new_handle(nms_cpu(as_tensor(boxes), as_tensor(scores), iou_threshold));
+  })
+}
+
+// dlopen()s a library whose static initialisers register operators in the dispatcher (torchvision's
+// _C.so registers torchvision::nms, torchvision::roi_align, ...). RTLD_LAZY: a Python extension's
+// references to the interpreter's functions stay unresolved and are never called. The library stays
+// loaded for the life of the process (its operators are registered globally).
+CXR_API int cxr_vision_load_library(const char* path) {
+  CXR_TRY(-1, {
+    if (!path || !*path) throw std::invalid_argument("empty library path");
+    if (!dlopen(path, RTLD_LAZY | RTLD_LOCAL)) {
+      const char* reason = dlerror();
+      throw std::runtime_error(std::string("could not load '") + path + "': " + (reason ? reason : "unknown dlopen error"));
+    }
+    return 0;
+  })
+}
+
+// 1 when operator name.overload is registered and has a kernel for the dispatch key ("CPU", "CUDA", ...), else 0.
+CXR_API int cxr_op_has_kernel(const char* name, const char* overload, const char* dispatch_key) {
+  CXR_TRY(-1, {
+    if (!name || !dispatch_key) throw std::invalid_argument("null operator name or dispatch key");
+    auto handle = c10::Dispatcher::singleton().findSchema({name, overload ? overload : ""});
+    if (!handle.has_value()) return 0;
+    return handle->hasKernelForDispatchKey(c10::parseDispatchKey(dispatch_key)) ? 1 : 0;
+  })
 }
 
 // RoIAlign (torchvision.ops.roi_align) with autograd: input [N, C, H, W], rois [K, 5] (batch index, x1, y1, x2, y2).
@@ -254,15 +305,15 @@ CXR_API void* cxr_vision_roi_align(void* input, void* rois, double spatial_scale
     TORCH_CHECK(x.dim() == 4, "roi_align: input must be [N, C, H, W], got ", x.sizes());
     TORCH_CHECK(r.dim() == 2 && r.size(1) == 5, "roi_align: rois must be [K, 5] (batch index, x1, y1, x2, y2), got ", r.sizes());
     TORCH_CHECK(pooled_h > 0 && pooled_w > 0, "roi_align: output size must be positive");
-    auto device = x.device();
-    auto xc = device.is_cpu() ? x : x.to(at::kCPU);
+    require_cpu("roi_align", x, "input");
+    require_cpu("roi_align", r, "rois");
     // float16/bfloat16 features (autocast): computed in float32 and returned in the input's dtype, as
     // torchvision's autocast kernel for roi_align does.
-    auto reduced = xc.scalar_type() == at::kHalf || xc.scalar_type() == at::kBFloat16;
-    if (reduced) xc = xc.to(at::kFloat);
-    auto rc = r.to(at::kCPU).to(xc.scalar_type()).detach();
+    auto reduced = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
+    auto xc = reduced ? x.to(at::kFloat) : x;
+    auto rc = r.to(xc.scalar_type()).detach();
     auto out = RoiAlignFunction::apply(xc, rc, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned != 0);
     if (reduced) out = out.to(x.scalar_type());
-    return cxr::new_handle(device.is_cpu() ? std::move(out) : out.to(device));
+    return cxr::new_handle(std::move(out));
   })
 }

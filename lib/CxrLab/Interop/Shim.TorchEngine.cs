@@ -59,6 +59,8 @@ internal static partial class Shim
     [DllImport(NativeLibraries.Shim)] public static extern IntPtr cxr_vision_nms(IntPtr boxes, IntPtr scores, double iouThreshold);
     [DllImport(NativeLibraries.Shim)]
     public static extern IntPtr cxr_vision_roi_align(IntPtr input, IntPtr rois, double spatialScale, long pooledH, long pooledW, long samplingRatio, int aligned);
+    [DllImport(NativeLibraries.Shim)] public static extern int cxr_vision_load_library(string path);
+    [DllImport(NativeLibraries.Shim)] public static extern int cxr_op_has_kernel(string name, string overload, string dispatchKey);
 }
 
 internal static partial class Shim

@@ -11,6 +11,9 @@ public sealed record DetectorSpec(string Arch, int NumClasses)
     /// <summary>Network input size in pixels (R-CNN: the short side; YOLOX/EfficientDet: the square letterbox); 0 = the arch's default.</summary>
     public int InputSize { get; init; }
 
+    /// <summary>Cap on the long side after resizing (R-CNN's max_size); 0 = the arch's default.</summary>
+    public int MaxSize { get; init; }
+
     /// <summary>Backbone normalisation; null = the family's rule (R-CNN: frozen with pretrained weights, BatchNorm2d from scratch).</summary>
     public NormLayer? NormLayer { get; init; }
 
@@ -24,6 +27,7 @@ public sealed record DetectorSpec(string Arch, int NumClasses)
     public bool Pretrained { get; init; }
 
     public FasterRcnn.FasterRcnnConfig FasterRcnn { get; init; } = new();
+    public EfficientDet.EfficientDetConfig EfficientDet { get; init; } = new();
 
     /// <summary>The family's defaults with this spec's overrides applied.</summary>
     public PostprocessOptions Postprocess(PostprocessOptions defaults) => defaults with

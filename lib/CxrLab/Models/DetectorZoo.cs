@@ -11,14 +11,25 @@ public sealed record ZooEntry(string Arch, string Family, string Reference, int 
 /// trainer, experiments, benches and notebooks build detectors only through <see cref="Create(DetectorSpec)"/>.</summary>
 public static class DetectorZoo
 {
+    const string EffdetLayouts = "effdet state_dict (.pth: backbone.*, fpn.*, class_net.*, box_net.*), safetensors, CXR Lab checkpoint";
     const string TorchvisionLayouts = "torchvision state_dict (.pth, v1 and ≥0.13 FPN/RPN keys), safetensors, CXR Lab checkpoint";
 
     public static IReadOnlyList<ZooEntry> Entries { get; } =
     [
-        // (wiring in progress) new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
-        // (wiring in progress) new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
-        // (wiring in progress) new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
-        // (wiring in progress) new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
+        new("fasterrcnn_resnet18_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 18)),
+        new("fasterrcnn_resnet34_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 34)),
+        new("fasterrcnn_resnet50_fpn", "faster_rcnn", "torchvision fasterrcnn_resnet50_fpn (v1)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 50)),
+        new("fasterrcnn_resnet101_fpn", "faster_rcnn", "torchvision FasterRCNN (resnet_fpn_backbone)", 800, true, TorchvisionLayouts, s => FasterRcnn.FasterRcnn.Build(s, 101)),
+        new("efficientdet_d0", "efficientdet", "effdet (rwightman)", 512, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("efficientdet_d1", "efficientdet", "effdet (rwightman)", 640, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d0", "efficientdet", "effdet (rwightman)", 512, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d1", "efficientdet", "effdet (rwightman)", 640, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d2", "efficientdet", "effdet (rwightman)", 768, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d3", "efficientdet", "effdet (rwightman)", 896, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d4", "efficientdet", "effdet (rwightman)", 1024, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d5", "efficientdet", "effdet (rwightman)", 1280, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d6", "efficientdet", "effdet (rwightman)", 1280, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
+        new("tf_efficientdet_d7", "efficientdet", "effdet (rwightman)", 1536, false, EffdetLayouts, EfficientDet.EfficientDet.Build),
     ];
 
     /// <summary>The row for <paramref name="arch"/>; an unknown name lists the zoo and suggests the closest.</summary>

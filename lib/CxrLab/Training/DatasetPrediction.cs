@@ -1,7 +1,6 @@
 using CxrLab.Data;
 using CxrLab.Diagnostics;
 using CxrLab.Models.Detection;
-using CxrLab.Models.FasterRcnn;
 using CxrLab.Torch;
 
 namespace CxrLab.Training;
@@ -11,10 +10,10 @@ namespace CxrLab.Training;
 public static class DatasetPrediction
 {
     /// <summary>The model's detections for every item, in dataset order, batched by <paramref name="batchSize"/>:
-    /// boxes in the dataset's (cache) pixels, model labels (dataset class + 1), truth alongside. The model must be
+    /// boxes in the dataset's (cache) pixels, task class ids, truth alongside. The model must be
     /// in eval mode. Stops between batches with <see cref="OperationCanceledException"/> when
     /// <paramref name="cancellation"/> (default: the ambient <see cref="Cancellation.Current"/>) is cancelled.</summary>
-    public static List<ValidationItem> Predict(IDetectionModel model, DetectionDataset dataset, int batchSize, CancellationToken? cancellation = null)
+    public static List<ValidationItem> Predict(IDetector model, DetectionDataset dataset, int batchSize, CancellationToken? cancellation = null, bool hflip = false)
     {
         var items = new List<ValidationItem>(dataset.Count);
         foreach (var batch in Batches(dataset, batchSize, cancellation))
@@ -22,7 +21,7 @@ public static class DatasetPrediction
             using var scope = torch.NewDisposeScope();
             try
             {
-                var detections = model.Predict(batch.Select(s => s.Image).ToList());
+                var detections = TestTimeAugmentation.Predict(model, batch.Select(s => s.Image).ToList(), hflip);
                 items.AddRange(batch.Select((s, k) => Item(s, detections[k])));
             }
             finally
@@ -34,10 +33,10 @@ public static class DatasetPrediction
     }
 
     /// <summary>Runs <paramref name="model"/> up to its box head over the dataset once and keeps every candidate box
-    /// (<see cref="FasterRcnn.PredictCandidates"/>), so post-processing thresholds can be swept with
+    /// (<see cref="IDetector.PredictCandidates"/>), so post-processing thresholds can be swept with
     /// <see cref="DatasetCandidates.Select"/> at a fraction of the cost of predicting again. Model in eval mode;
     /// cancellation as <see cref="Predict"/>.</summary>
-    public static DatasetCandidates Candidates(FasterRcnn model, DetectionDataset dataset, int batchSize, CancellationToken? cancellation = null)
+    public static DatasetCandidates Candidates(IDetector model, DetectionDataset dataset, int batchSize, CancellationToken? cancellation = null)
     {
         var batches = new List<(string[] Ids, DetectionTarget[] Truth, DetectionCandidates Candidates)>();
         try
@@ -94,7 +93,7 @@ public static class DatasetPrediction
         {
             if (!byId.TryGetValue(item.ImageId, out var p)) throw new ArgumentException($"no prediction for image {item.ImageId}; predict the same dataset first", nameof(predictions));
             return new ReportExample(item.ImageId, item.Load(), item.Target,
-                p.Boxes.Select(b => new Box(b[0], b[1], b[2], b[3])).ToList(), p.Labels.Select(l => (int)l - 1).ToList(), p.Scores);
+                p.Boxes.Select(b => new Box(b[0], b[1], b[2], b[3])).ToList(), p.Labels.Select(l => (int)l).ToList(), p.Scores);
         }).ToList();
     }
 
@@ -105,15 +104,15 @@ public static class DatasetPrediction
     }
 }
 
-/// <summary>A dataset's Faster R-CNN candidates (<see cref="DatasetPrediction.Candidates"/>): post-process them with any
-/// <see cref="RoIHeadsOptions"/> into the same items <see cref="DatasetPrediction.Predict"/> would return for a model with
+/// <summary>A dataset's detector candidates (<see cref="DatasetPrediction.Candidates"/>): post-process them with any
+/// <see cref="PostprocessOptions"/> into the same items <see cref="DatasetPrediction.Predict"/> would return for a model with
 /// those options.</summary>
 public sealed class DatasetCandidates : IDisposable
 {
-    readonly FasterRcnn model;
+    readonly IDetector model;
     readonly List<(string[] Ids, DetectionTarget[] Truth, DetectionCandidates Candidates)> batches;
 
-    internal DatasetCandidates(FasterRcnn model, List<(string[] Ids, DetectionTarget[] Truth, DetectionCandidates Candidates)> batches)
+    internal DatasetCandidates(IDetector model, List<(string[] Ids, DetectionTarget[] Truth, DetectionCandidates Candidates)> batches)
     {
         this.model = model;
         this.batches = batches;
@@ -124,7 +123,7 @@ public sealed class DatasetCandidates : IDisposable
 
     /// <summary>Detections after post-processing with <paramref name="options"/> (score threshold, per-class NMS,
     /// top-k), in dataset order, as <see cref="ValidationItem"/>s in the dataset's pixels.</summary>
-    public List<ValidationItem> Select(RoIHeadsOptions options)
+    public List<ValidationItem> Select(PostprocessOptions options)
     {
         var items = new List<ValidationItem>(Count);
         foreach (var (ids, truth, candidates) in batches)

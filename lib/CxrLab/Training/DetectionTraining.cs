@@ -3,19 +3,8 @@ using CxrLab.Torch;
 
 namespace CxrLab.Training;
 
-/// <summary>What the trainer needs from a detector (all four detectors implement it): named
-/// losses in training mode, per-image detections in evaluation mode.</summary>
-public interface IDetectionModel
-{
-    /// <summary>Loss terms (scalars with autograd) for a batch; images <c>[3, H, W]</c> in [0, 1].</summary>
-    Dictionary<string, Tensor> ForwardTrain(IReadOnlyList<Tensor> images, IReadOnlyList<DetectionTarget> targets);
-
-    /// <summary>Detections in each input image's pixels.</summary>
-    List<Detections> Predict(IReadOnlyList<Tensor> images);
-}
-
 /// <summary>One image ready for a model: <c>Image</c> <c>[3, H, W]</c> float in [0, 1] and its target
-/// in model labels (1..K−1). The caller disposes the tensors.</summary>
+/// with task class ids (0..K−1). The caller disposes the tensors.</summary>
 public sealed record DetectionSample(string Id, Tensor Image, DetectionTarget Target) : IDisposable
 {
     public void Dispose()
@@ -35,7 +24,7 @@ public interface IDetectionDataset
     DetectionSample Load(int index, int epoch);
 }
 
-/// <summary>A prediction next to its truth, for validation metrics (model labels, input pixels).</summary>
+/// <summary>A prediction next to its truth, for validation metrics (task class ids, input pixels).</summary>
 public sealed record ValidationItem(string Id, float[][] TruthBoxes, long[] TruthLabels, float[][] Boxes, float[] Scores, long[] Labels);
 
 /// <summary>The validation score the trainer maximises (best checkpoint, early stopping); e.g. the
@@ -46,6 +35,9 @@ public abstract class ValidationMetric
     public abstract string Name { get; }
 
     public abstract double Compute(IReadOnlyList<ValidationItem> items);
+
+    /// <summary>Per-class AP of the latest <see cref="Compute"/>, when the metric keeps it (for logs, plots and reports).</summary>
+    public virtual Evaluation.MapResult? Last => null;
 
     public static ValidationMetric From(string name, Func<IReadOnlyList<ValidationItem>, double> compute) => new Delegated(name, compute);
 

@@ -15,7 +15,19 @@ public sealed class ExperimentConfig
     /// <summary>Free text shown in reports.</summary>
     public string Description { get; set; } = "";
 
+    /// <summary>Another experiment file this one starts from (relative to this file); every key here overrides it.
+    /// Bases may have bases of their own.</summary>
+    public string Base { get; set; } = "";
+
     public ModelConfig Model { get; set; } = new();
+
+    /// <summary>Faster R-CNN's options (<c>faster_rcnn:</c>): anchors, FPN width, RPN/RoI sampling.</summary>
+    public CxrLab.Models.FasterRcnn.FasterRcnnConfig FasterRcnn { get; set; } = new();
+
+    /// <summary>EfficientDet's options (<c>efficientdet:</c>; spelled so the snake_case key is one word): fusion, BiFPN
+    /// width/repeats, loss, soft-NMS.</summary>
+    public CxrLab.Models.EfficientDet.EfficientDetConfig Efficientdet { get; set; } = new();
+
     public DataConfig Data { get; set; } = new();
 
     /// <summary>Augmentation pipeline, applied in order to training images only.</summary>
@@ -27,59 +39,47 @@ public sealed class ExperimentConfig
     public OutputConfig Output { get; set; } = new();
 }
 
+/// <summary>The <c>model:</c> section: which detector, for how many task classes, from which weights, at which input
+/// size, with which post-processing. What is specific to a family goes in its own section (<c>faster_rcnn:</c>,
+/// <c>mask_rcnn:</c>, <c>yolox:</c>, <c>efficientdet:</c>); unset values keep the arch's reference defaults.</summary>
 public sealed class ModelConfig
 {
-    /// <summary>Builder name, e.g. <c>fasterrcnn_resnet50_fpn</c>, <c>fasterrcnn_resnet18_fpn</c>.</summary>
+    /// <summary>Zoo name (<c>./cxr models</c> lists them), e.g. <c>fasterrcnn_resnet50_fpn</c>, <c>yolox_s</c>.</summary>
     public string Arch { get; set; } = "fasterrcnn_resnet50_fpn";
 
-    /// <summary>Classes including background (torchvision's convention): 14 abnormal + 1 = 15.</summary>
-    public int NumClasses { get; set; } = 15;
+    /// <summary>Task classes, background not counted: 14 for VinBigData, 1 for RSNA. A two-stage model adds its
+    /// background class inside.</summary>
+    public int NumClasses { get; set; } = 14;
 
-    /// <summary>Short side the transform resizes to, in pixels.</summary>
-    public int MinSize { get; set; } = 800;
-
-    /// <summary>Cap on the long side after resizing, in pixels.</summary>
-    public int MaxSize { get; set; } = 1333;
-
-    /// <summary>Backbone stages left trainable (0–5; torchvision's default 3 freezes conv1 and layer1).</summary>
-    public int TrainableBackboneLayers { get; set; } = 3;
-
-    /// <summary>Initial weights: our checkpoint, safetensors or a PyTorch .pth; empty = random init.</summary>
+    /// <summary>Initial weights: our checkpoint, safetensors or a PyTorch .pth in the reference's key layout; empty =
+    /// random init. Another class count keeps everything but the classifier (re-initialised, logged).</summary>
     public string Weights { get; set; } = "";
+
+    /// <summary>Network input size in pixels (R-CNN: the short side; YOLOX/EfficientDet: the square letterbox);
+    /// 0 = the arch's default (<c>./cxr models</c>).</summary>
+    public int InputSize { get; set; }
+
+    /// <summary>Cap on the long side after resizing, pixels (R-CNN's max_size; letterbox families are square and ignore
+    /// it); 0 = the arch's default (torchvision: 1333/800 of the input size).</summary>
+    public int MaxSize { get; set; }
 
     /// <summary>Backbone normalisation: <c>frozen</c> (FrozenBatchNorm2d, for pretrained weights) or
     /// <c>batchnorm</c> (BatchNorm2d, for training from a random init); empty = torchvision's rule:
     /// frozen when <see cref="Weights"/> is given, batchnorm otherwise. Same state_dict keys either way.</summary>
     public string NormLayer { get; set; } = "";
 
-    /// <summary>Anchor sizes in pixels of the resized input, one per FPN level (5; torchvision: 32…512 for
-    /// ~800 px). Scale with <see cref="MinSize"/>: e.g. 16…256 at 224 px.</summary>
-    public List<double> AnchorSizes { get; set; } = [32, 64, 128, 256, 512];
+    /// <summary>Minimum score of a kept detection (<c>--conf</c>); unset = the family's default
+    /// (torchvision 0.05, YOLOX 0.01, effdet 0.001…).</summary>
+    public double? ScoreThresh { get; set; }
 
-    /// <summary>Anchor aspect ratios (height / width) on every level (torchvision: 0.5, 1, 2).</summary>
-    public List<double> AspectRatios { get; set; } = [0.5, 1.0, 2.0];
+    /// <summary>NMS IoU (<c>--nms</c>); unset = the family's default.</summary>
+    public double? NmsThresh { get; set; }
 
-    /// <summary>Detections kept per image at evaluation.</summary>
-    public int DetectionsPerImage { get; set; } = 100;
+    /// <summary>Detections kept per image (<c>--max-det</c>); unset = the family's default (100).</summary>
+    public int? MaxDetections { get; set; }
 
-    /// <summary>Minimum score of a kept detection at evaluation.</summary>
-    public double ScoreThresh { get; set; } = 0.05;
-
-    /// <summary>FPN channels (torchvision: 256); smaller makes CPU demos fast.</summary>
-    public int FpnChannels { get; set; } = 256;
-
-    /// <summary>Box-head MLP width (torchvision: 1024).</summary>
-    public int RepresentationSize { get; set; } = 1024;
-
-    /// <summary>Anchors sampled per image for the RPN loss (torchvision: 256).</summary>
-    public int RpnBatchSizePerImage { get; set; } = 256;
-
-    /// <summary>Proposals kept per image after NMS in training (torchvision: 2000) and evaluation (1000).</summary>
-    public int RpnPostNmsTopNTrain { get; set; } = 2000;
-    public int RpnPostNmsTopNTest { get; set; } = 1000;
-
-    /// <summary>Proposals sampled per image for the box-head loss (torchvision: 512).</summary>
-    public int RoiBatchSizePerImage { get; set; } = 512;
+    /// <summary>One NMS over all classes instead of one per class; unset = the family's default (per class).</summary>
+    public bool? ClassAgnostic { get; set; }
 }
 
 public sealed class DataConfig

@@ -24,23 +24,13 @@ public static class ExperimentConfigLoader
         return Load(File.ReadAllText(path), path, overrides);
     }
 
-    /// <summary>Parses YAML text; <paramref name="source"/> names it in errors.</summary>
+    /// <summary>Parses YAML text; <paramref name="source"/> names it in errors. A <c>base:</c> key names another
+    /// experiment file (relative to <paramref name="source"/>'s folder) whose keys this one overrides, section by section.</summary>
     public static ExperimentConfig Load(string yaml, string source = "<config>", IEnumerable<string>? overrides = null)
     {
         var origins = new Dictionary<YamlNode, string>(ReferenceEqualityComparer.Instance);
-        YamlMappingNode root;
-        try
-        {
-            var stream = new YamlStream();
-            stream.Load(new StringReader(yaml));
-            root = stream.Documents.Count == 0 ? new YamlMappingNode()
-                : stream.Documents[0].RootNode as YamlMappingNode
-                  ?? throw new ConfigException($"{source}: the top level must be a mapping of keys (name:, model:, …)");
-        }
-        catch (YamlException e)
-        {
-            throw new ConfigException($"{source}:{e.Start.Line} YAML syntax error: {e.Message}");
-        }
+        var root = Parse(yaml, source);
+        root = WithBases(root, source, origins, [Path.GetFullPath(source)]);
         foreach (var item in overrides ?? []) ApplyOverride(root, item, origins);
         var binder = new Binder(source, origins);
         var config = (ExperimentConfig)binder.Bind(root, typeof(ExperimentConfig), "");
@@ -48,11 +38,63 @@ public static class ExperimentConfigLoader
         return config;
     }
 
+    static YamlMappingNode Parse(string yaml, string source)
+    {
+        try
+        {
+            var stream = new YamlStream();
+            stream.Load(new StringReader(yaml));
+            return stream.Documents.Count == 0 ? new YamlMappingNode()
+                : stream.Documents[0].RootNode as YamlMappingNode
+                  ?? throw new ConfigException($"{source}: the top level must be a mapping of keys (name:, model:, …)");
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigException($"{source}:{e.Start.Line} YAML syntax error: {e.Message}");
+        }
+    }
+
+    /// <summary><paramref name="root"/> laid over its <c>base:</c> chain (MMDetection's <c>_base_</c>): mappings merge key by
+    /// key, anything else is replaced. Nodes from a base remember their file, so errors name the right file and line.</summary>
+    static YamlMappingNode WithBases(YamlMappingNode root, string source, Dictionary<YamlNode, string> origins, List<string> chain)
+    {
+        var baseKey = new YamlScalarNode("base");
+        if (!root.Children.TryGetValue(baseKey, out var baseNode)) return root;
+        var name = (baseNode as YamlScalarNode)?.Value
+                   ?? throw new ConfigException($"{source}:{baseNode.Start.Line} base: expected a file name, e.g. base: vinbig_base.yaml");
+        root.Children.Remove(baseKey);
+        if (name.Length == 0) return root;
+        var folder = Path.GetDirectoryName(Path.GetFullPath(source)) ?? ".";
+        var path = Path.GetFullPath(Path.Combine(folder, name));
+        if (!File.Exists(path)) throw new ConfigException($"{source}:{baseNode.Start.Line} base: {name} not found (looked in {folder})");
+        if (chain.Contains(path)) throw new ConfigException($"{source}:{baseNode.Start.Line} base: {name} includes itself ({string.Join(" → ", chain.Select(Path.GetFileName))} → {Path.GetFileName(path)})");
+        var shown = Path.GetRelativePath(Directory.GetCurrentDirectory(), path);
+        var parent = Parse(File.ReadAllText(path), shown);
+        foreach (var node in parent.AllNodes) origins[node] = $"{shown}:{node.Start.Line}";
+        parent = WithBases(parent, shown, origins, [.. chain, path]);
+        Merge(parent, root);
+        return parent;
+    }
+
+    static void Merge(YamlMappingNode target, YamlMappingNode overrides)
+    {
+        foreach (var (key, value) in overrides.Children)
+        {
+            if (target.Children.TryGetValue(key, out var existing) && existing is YamlMappingNode a && value is YamlMappingNode b) Merge(a, b);
+            else
+            {
+                target.Children.Remove(key);
+                target.Children[key] = value;
+            }
+        }
+    }
+
     /// <summary>Writes the config with every value resolved (defaults included), as YAML.</summary>
     public static string ToYaml(ExperimentConfig config) =>
         new SerializerBuilder()
             .WithNamingConvention(UnderscoredNamingConvention.Instance)
             .WithEnumNamingConvention(LowerCaseNamingConvention.Instance)
+            .ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull)  // unset nullable keys mean "the family's default"
             .Build()
             .Serialize(config);
 
@@ -110,25 +152,22 @@ public static class ExperimentConfigLoader
         }
         Require(c.Name.Length > 0 && c.Name.IndexOfAny(Path.GetInvalidFileNameChars()) < 0 && c.Name != "." && c.Name != "..",
             "name", $"'{c.Name}' must be a plain folder name (letters, digits, - and _)");
-        Require(c.Model.Arch.Length > 0, "model.arch", "give a model builder name, e.g. fasterrcnn_resnet50_fpn");
-        Require(c.Model.NumClasses >= 2, "model.num_classes", $"{c.Model.NumClasses} must be ≥ 2 (classes + background; VinBigData: 15)");
-        Require(c.Model.MinSize >= 32, "model.min_size", $"{c.Model.MinSize} must be ≥ 32 pixels");
-        Require(c.Model.MaxSize >= c.Model.MinSize, "model.max_size", $"{c.Model.MaxSize} must be ≥ model.min_size ({c.Model.MinSize})");
-        Require(c.Model.TrainableBackboneLayers is >= 0 and <= 5, "model.trainable_backbone_layers", $"{c.Model.TrainableBackboneLayers} must be 0–5");
-        Require(c.Model.DetectionsPerImage >= 1, "model.detections_per_image", "must be ≥ 1");
-        Require(c.Model.ScoreThresh is >= 0 and < 1, "model.score_thresh", $"{c.Model.ScoreThresh} must be in [0, 1)");
-        Require(c.Model.FpnChannels >= 1, "model.fpn_channels", "must be ≥ 1");
+        Require(c.Model.Arch.Length > 0, "model.arch", "give a zoo name (./cxr models lists them), e.g. fasterrcnn_resnet50_fpn");
+        var known = CxrLab.Models.DetectorZoo.Entries.Select(e => e.Arch).ToList();
+        Require(known.Contains(c.Model.Arch), "model.arch",
+            $"'{c.Model.Arch}' is not in the zoo" + (known.Count > 0 ? $" (did you mean '{known.MinBy(k => Distance(k, c.Model.Arch))}'?); `./cxr models` lists: {string.Join(", ", known)}" : ""));
+        Require(c.Model.NumClasses >= 1, "model.num_classes", $"{c.Model.NumClasses} must be ≥ 1: task classes, background not counted (VinBigData: 14, RSNA: 1)");
+        Require(c.Model.InputSize == 0 || c.Model.InputSize >= 32, "model.input_size", $"{c.Model.InputSize} must be ≥ 32 pixels (or 0 for the arch's default)");
+        Require(c.Model.MaxSize == 0 || c.Model.MaxSize >= Math.Max(32, c.Model.InputSize), "model.max_size", $"{c.Model.MaxSize} must be ≥ model.input_size ({c.Model.InputSize}) and ≥ 32 (or 0 for the arch's default)");
+        Require(c.Model.MaxDetections is null or >= 1, "model.max_detections", "must be ≥ 1");
+        Require(c.Model.ScoreThresh is null or (>= 0 and < 1), "model.score_thresh", $"{c.Model.ScoreThresh} must be in [0, 1)");
+        Require(c.Model.NmsThresh is null or (> 0 and <= 1), "model.nms_thresh", $"{c.Model.NmsThresh} must be in (0, 1]");
         Require(c.Model.NormLayer is "" or "frozen" or "batchnorm", "model.norm_layer",
             $"'{c.Model.NormLayer}' must be frozen (FrozenBatchNorm2d, for pretrained weights) or batchnorm (BatchNorm2d, from scratch); leave it out to choose by model.weights");
-        Require(c.Model.AnchorSizes.Count == 5 && c.Model.AnchorSizes.All(a => a > 0), "model.anchor_sizes",
-            $"[{string.Join(", ", c.Model.AnchorSizes)}] must be 5 positive sizes in pixels, one per FPN level (strides 4, 8, 16, 32, 64), e.g. [32, 64, 128, 256, 512]");
-        Require(c.Model.AspectRatios.Count >= 1 && c.Model.AspectRatios.All(r => r > 0), "model.aspect_ratios",
-            $"[{string.Join(", ", c.Model.AspectRatios)}] must be positive height/width ratios, e.g. [0.5, 1.0, 2.0]");
-        Require(c.Model.RepresentationSize >= 1, "model.representation_size", "must be ≥ 1");
-        Require(c.Model.RpnBatchSizePerImage >= 1, "model.rpn_batch_size_per_image", "must be ≥ 1");
-        Require(c.Model.RpnPostNmsTopNTrain >= 1, "model.rpn_post_nms_top_n_train", "must be ≥ 1");
-        Require(c.Model.RpnPostNmsTopNTest >= 1, "model.rpn_post_nms_top_n_test", "must be ≥ 1");
-        Require(c.Model.RoiBatchSizePerImage >= 1, "model.roi_batch_size_per_image", "must be ≥ 1");
+        foreach (var property in typeof(ExperimentConfig).GetProperties())
+            if (property.GetValue(c) is CxrLab.Models.IConfigSection section)
+                foreach (var (key, message) in section.Problems())
+                    Require(false, $"{SnakeCase(property.Name)}.{key}", message);
         Require(c.Data.Folds >= 2, "data.folds", $"{c.Data.Folds} must be ≥ 2");
         Require(c.Data.Fold >= 0 && c.Data.Fold < c.Data.Folds, "data.fold", $"{c.Data.Fold} must be in 0..{c.Data.Folds - 1}");
         Require(c.Data.FusionIou is > 0 and <= 1, "data.fusion_iou", $"{c.Data.FusionIou} must be in (0, 1]");
@@ -171,13 +210,19 @@ public static class ExperimentConfigLoader
         public string Where(string key) => locations.TryGetValue(key, out var at) ? at : $"{source} {key} (default)";
 
         string Locate(YamlNode node, string key) =>
-            origins.TryGetValue(node, out var origin) ? origin : $"{source}:{node.Start.Line} {key}";
+            !origins.TryGetValue(node, out var origin) ? $"{source}:{node.Start.Line} {key}"
+            : origin.StartsWith("--set", StringComparison.Ordinal) ? origin : $"{origin} {key}";
 
         public object Bind(YamlNode node, Type type, string key)
         {
             if (key.Length > 0) locations[key] = Locate(node, key);
             var nullable = Nullable.GetUnderlyingType(type);
-            if (nullable is not null) type = nullable;
+            if (nullable is not null)
+            {
+                // An optional value left empty (`score_thresh:` or `~`) means "not set": the family's default.
+                if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" }) return null!;
+                type = nullable;
+            }
 
             if (type == typeof(string) || type.IsPrimitive || type.IsEnum)
                 return BindScalar(node, type, key);

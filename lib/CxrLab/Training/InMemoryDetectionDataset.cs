@@ -13,12 +13,12 @@ public delegate (Image Image, Target Target) AugmentFunc(Image image, Target tar
 /// <summary>The seam between the data library and the trainer: a list of (id, image, target)
 /// items — images one- or three-channel in [0, 1], targets in dataset class ids — turned into model
 /// samples (grey replicated to 3 channels, labels mapped with <paramref name="labelMap"/>, by
-/// default class id + 1 so that 0 stays background). Items whose label map returns null (e.g.
+/// default the class id itself: models take task ids and keep any background class to themselves). Items whose label map returns null (e.g.
 /// VinBigData's "No finding", class 14) are dropped from the target, as are degenerate boxes.
 /// Optional augmentation is applied to training epochs only (epoch ≥ 0).</summary>
 public sealed class InMemoryDetectionDataset(IReadOnlyList<(string Id, Image Image, Target Target)> items, Func<int, long?>? labelMap = null, AugmentFunc? augment = null, long seed = 0) : IDetectionDataset
 {
-    readonly Func<int, long?> map = labelMap ?? (id => id + 1);
+    readonly Func<int, long?> map = labelMap ?? (id => id);
 
     public int Count => items.Count;
 

@@ -19,7 +19,7 @@ public sealed record TrainingProgress(int Epoch, int Epochs, int Batch, int Batc
 /// <summary>How a call to <see cref="Trainer.Fit"/> ended.</summary>
 public enum TrainingOutcome { Completed, EarlyStopped, Cancelled }
 
-/// <summary>Trains any <see cref="IDetectionModel"/> from an <see cref="ExperimentConfig"/>: epochs of
+/// <summary>Trains any <see cref="IDetector"/> from an <see cref="ExperimentConfig"/>: epochs of
 /// shuffled batches, gradient accumulation, SGD/AdamW with no weight decay on norms and biases,
 /// warmup + cosine/multistep learning rate, gradient clipping, optional EMA, validation with a
 /// pluggable metric each <c>val_every</c> epochs, atomic <c>last</c>/<c>best</c> checkpoints,
@@ -38,7 +38,7 @@ public sealed class Trainer : IDisposable
 {
     readonly ExperimentConfig config;
     readonly Module module;
-    readonly IDetectionModel model;
+    readonly IDetector model;
     readonly IDetectionDataset train;
     readonly IDetectionDataset? validation;
     readonly ValidationMetric metric;
@@ -55,15 +55,15 @@ public sealed class Trainer : IDisposable
     Dictionary<string, double> partialSums = [];
     int partialBatches;
 
-    /// <summary>A trainer for <paramref name="module"/>. <paramref name="scaler"/> replaces the default loss
+    /// <summary>A trainer for <paramref name="model"/>. <paramref name="scaler"/> replaces the default loss
     /// scaler (a default <see cref="GradScaler"/> with <c>train.amp</c> on CUDA, none otherwise); the
     /// trainer disposes it.</summary>
-    public Trainer(ExperimentConfig config, Module module, IDetectionDataset train, IDetectionDataset? validation, ValidationMetric? metric, RunDirectory run,
+    public Trainer(ExperimentConfig config, IDetector model, IDetectionDataset train, IDetectionDataset? validation, ValidationMetric? metric, RunDirectory run,
         GradScaler? scaler = null)
     {
         this.config = config;
-        this.module = module;
-        model = module as IDetectionModel ?? throw new ArgumentException($"{module.GetType().Name} does not implement IDetectionModel");
+        this.model = model;
+        module = model.Module;
         this.train = train.Count > 0 ? train : throw new ArgumentException("the training set is empty; check data.root and data.limit");
         this.validation = validation;
         this.metric = metric ?? new MeanAveragePrecision(0.4);
@@ -98,6 +98,10 @@ public sealed class Trainer : IDisposable
 
     public RunDirectory Run { get; }
     public MetricsLog Log { get; private set; }
+    public ExperimentConfig Config => config;
+    public ValidationMetric Metric => metric;
+    public IDetector Model => model;
+    public int BatchesPerEpoch => batchesPerEpoch;
     public TrainerState State => state;
 
     /// <summary>Raised after each optimizer step and after validation.</summary>
@@ -226,9 +230,9 @@ public sealed class Trainer : IDisposable
         catch (TorchException e) when (e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("can't allocate", StringComparison.OrdinalIgnoreCase))
         {
             throw new InvalidOperationException(
-                $"out of memory with train.batch_size {config.Train.BatchSize} at {config.Model.MinSize}–{config.Model.MaxSize} px. " +
+                $"out of memory with train.batch_size {config.Train.BatchSize} at {model.Preprocessing.InputSize} px. " +
                 $"Use a smaller batch with accumulation to keep the effective batch (e.g. --set train.batch_size={Math.Max(1, config.Train.BatchSize / 2)} " +
-                $"--set train.accumulate={config.Train.Accumulate * 2}), or smaller inputs (--set model.min_size=…). libtorch said: {e.Message}", e);
+                $"--set train.accumulate={config.Train.Accumulate * 2}), or smaller inputs (--set model.input_size=…). libtorch said: {e.Message}", e);
         }
         finally
         {

@@ -21,6 +21,14 @@ public static class Cli
     /// <summary>Runs the CLI; returns stdout; fails with stderr when the exit code is not 0.</summary>
     public static string Run(params string[] args)
     {
+        var (code, stdout, stderr) = RunAny(args);
+        if (code != 0) throw new InvalidOperationException($"cxr {string.Join(' ', args)} exited {code}:\n{stdout}\n{stderr}");
+        return stdout;
+    }
+
+    /// <summary>Runs the CLI and returns its exit code, stdout and stderr whatever they are.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunAny(params string[] args)
+    {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(DllPath);
         foreach (var a in args) start.ArgumentList.Add(a);
@@ -29,7 +37,6 @@ public static class Cli
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(120_000)) { process.Kill(true); throw new TimeoutException("cxr did not finish in 120 s"); }
-        if (process.ExitCode != 0) throw new InvalidOperationException($"cxr {string.Join(' ', args)} exited {process.ExitCode}:\n{stdout.Result}\n{stderr.Result}");
-        return stdout.Result;
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 }

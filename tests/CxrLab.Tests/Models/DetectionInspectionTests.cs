@@ -89,7 +89,7 @@ public class DetectionInspectionTests
         Assert.Equal(shapes.Select(s => s.Item1 * s.Item2 * 3), levels.Select(l => l.Count));
         var level = levels[1];
         Assert.Equal((8L, 8L), level.Stride);
-        var at = BoxOps.ToBoxes(level.At(5, 7));
+        var at = BoxTensors.ToBoxes(level.At(5, 7));
         Assert.Equal(3, at.Count);
         Assert.All(at, b => Assert.Equal((7 * 8.0, 5 * 8.0), ((b.X1 + b.X2) / 2.0, (b.Y1 + b.Y2) / 2.0)));
         // Ratio order 0.5, 1, 2 (height / width): the middle anchor is the 64-px square.
@@ -102,9 +102,9 @@ public class DetectionInspectionTests
     public void Tensor_rows_read_back_as_boxes()
     {
         using var scope = torch.NewDisposeScope();
-        var boxes = BoxOps.ToBoxes(Tensor.From([1f, 2, 3, 4, 5, 6, 7, 8], 2, 4));
+        var boxes = BoxTensors.ToBoxes(Tensor.From([1f, 2, 3, 4, 5, 6, 7, 8], 2, 4));
         Assert.Equal([new Box(1, 2, 3, 4), new Box(5, 6, 7, 8)], boxes);
-        Assert.Empty(BoxOps.ToBoxes(torch.zeros(0, 4)));
-        Assert.Throws<ArgumentException>(() => BoxOps.ToBoxes(torch.zeros(3)));
+        Assert.Empty(BoxTensors.ToBoxes(torch.zeros(0, 4)));
+        Assert.Throws<ArgumentException>(() => BoxTensors.ToBoxes(torch.zeros(3)));
     }
 }

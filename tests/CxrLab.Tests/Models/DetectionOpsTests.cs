@@ -95,11 +95,11 @@ public class DetectionOpsTests
     public void Box_iou_clip_and_small_boxes_match_torchvision()
     {
         using var scope = torch.NewDisposeScope();
-        Close(Floats(R("iou")), BoxOps.BoxIou(Boxes(R("a")), Boxes(R("b"))));
+        Close(Floats(R("iou")), VisionOps.box_iou(Boxes(R("a")), Boxes(R("b"))));
         var boxes = Boxes(R("nms_boxes"));
-        Close(Floats(R("clip")), BoxOps.ClipBoxesToImage(boxes - 20, 150, 170));
+        Close(Floats(R("clip")), VisionOps.clip_boxes_to_image(boxes - 20, (150, 170)));
         using var shift = Tensor.From([0f, 0f, 40f, 0f]);
-        Assert.Equal(Longs(R("small")), BoxOps.RemoveSmallBoxes(boxes - shift, 5.0).ToArray<long>());
+        Assert.Equal(Longs(R("small")), VisionOps.remove_small_boxes(boxes - shift, 5.0).ToArray<long>());
     }
 
     [Fact]
@@ -109,12 +109,12 @@ public class DetectionOpsTests
         var boxes = Boxes(R("nms_boxes"));
         var scores = T(R("nms_scores"), 300);
         var idxs = Tensor.From(Longs(R("nms_idxs")));
-        Assert.Equal(Longs(R("nms")), BoxOps.Nms(boxes, scores, 0.5).ToArray<long>());
-        Assert.Equal(Longs(R("bnms")), BoxOps.BatchedNms(boxes, scores, idxs, 0.5).ToArray<long>());
+        Assert.Equal(Longs(R("nms")), VisionOps.nms(boxes, scores, 0.5).ToArray<long>());
+        Assert.Equal(Longs(R("bnms")), VisionOps.batched_nms(boxes, scores, idxs, 0.5).ToArray<long>());
         // > 1000 boxes takes torchvision's per-class path
         var big = Boxes(R("big_boxes"));
-        Assert.Equal(Longs(R("bnms_big")), BoxOps.BatchedNms(big, T(R("big_scores"), 1500), Tensor.From(Longs(R("big_idxs"))), 0.7).ToArray<long>());
-        Assert.Equal(0, BoxOps.Nms(torch.zeros(0, 4), torch.zeros(0), 0.5).numel());
+        Assert.Equal(Longs(R("bnms_big")), VisionOps.batched_nms(big, T(R("big_scores"), 1500), Tensor.From(Longs(R("big_idxs"))), 0.7).ToArray<long>());
+        Assert.Equal(0, VisionOps.nms(torch.zeros(0, 4), torch.zeros(0), 0.5).numel());
     }
 
     [Fact]
@@ -171,5 +171,8 @@ public class DetectionOpsTests
         var ms = new MultiScaleRoIAlign(7, 2).Forward(feats, boxes, [(128, 160), (120, 150)]);
         Assert.Equal([29L, 4, 7, 7], ms.shape);
         Close(Floats(R("ms")), ms, 1e-4);
+        // The aten composition (what a CUDA feature map gets without torchvision's library) matches torchvision too.
+        using (VisionKernels.Use(VisionKernel.Aten))
+            Close(Floats(R("ms")), new MultiScaleRoIAlign(7, 2).Forward(feats, boxes, [(128, 160), (120, 150)]), 1e-4);
     }
 }

@@ -31,7 +31,8 @@ public sealed class TorchvisionFrcnnReference : IDisposable
     {
         var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions
         {
-            NumClasses = Ref.GetProperty("num_classes").GetInt32(),
+            // torchvision counts the background class; ours counts task classes and adds it inside.
+            NumClasses = Ref.GetProperty("num_classes").GetInt32() - 1,
             MinSize = Ref.GetProperty("min_size").GetInt32(),
             MaxSize = Ref.GetProperty("max_size").GetInt32(),
         });
@@ -75,7 +76,8 @@ public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClass
         {
             var refBoxes = expected[i].GetProperty("boxes").EnumerateArray().Select(Row).ToList();
             var refScores = Row(expected[i].GetProperty("scores"));
-            var refLabels = expected[i].GetProperty("labels").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+            // torchvision's labels count the background as 0; ours are task ids (its label − 1).
+            var refLabels = expected[i].GetProperty("labels").EnumerateArray().Select(x => x.GetInt64() - 1).ToArray();
             var boxes = Rows(detections[i].Boxes);
             var scores = detections[i].Scores.ToArray<float>();
             var labels = detections[i].Labels.ToArray<long>();
@@ -153,11 +155,12 @@ public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClass
         var images = reference.Images();
         using var candidates = model.PredictCandidates(images);
         var (proposals, _) = model.Proposals(images);
-        for (var i = 0; i < images.Count; i++) Assert.Equal(proposals[i].size(0) * (model.NumClasses - 1), candidates.PerImage[i].Boxes.size(0));
-        var defaults = model.RoIHeads.Options;
-        foreach (var options in new[] { defaults, defaults with { ScoreThresh = 0.2, NmsThresh = 0.3 }, defaults with { ScoreThresh = 0.0, NmsThresh = 0.9, DetectionsPerImage = 20 } })
+        for (var i = 0; i < images.Count; i++) Assert.Equal(proposals[i].size(0) * model.NumClasses, candidates.PerImage[i].Boxes.size(0));
+        var defaults = model.Postprocess;
+        foreach (var options in new[] { defaults, defaults with { ScoreThresh = 0.2, NmsThresh = 0.3 }, defaults with { ScoreThresh = 0.0, NmsThresh = 0.9, MaxDetections = 20 },
+                     defaults with { ClassAgnostic = true, NmsThresh = 0.4 } })
         {
-            model.RoIHeads.Options = options;
+            model.Postprocess = options;
             var direct = model.Predict(images);
             var selected = model.SelectDetections(candidates, options);
             for (var i = 0; i < images.Count; i++)
@@ -166,16 +169,17 @@ public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClass
                 Assert.Equal(direct[i].Scores.ToArray<float>(), selected[i].Scores.ToArray<float>());
                 Assert.Equal(direct[i].Labels.ToArray<long>(), selected[i].Labels.ToArray<long>());
                 Assert.All(selected[i].Scores.ToArray<float>(), s => Assert.True(s > options.ScoreThresh));
-                Assert.True(selected[i].Boxes.size(0) <= options.DetectionsPerImage);
+                Assert.True(selected[i].Boxes.size(0) <= options.MaxDetections);
+                Assert.All(selected[i].Labels.ToArray<long>(), l => Assert.InRange(l, 0, model.NumClasses - 1));
             }
         }
-        model.RoIHeads.Options = defaults;
+        model.Postprocess = defaults;
     }
 
     DetectionTarget[] Targets(bool empty) => reference.Ref.GetProperty("targets").EnumerateArray().Select(t => empty
         ? DetectionTarget.Empty()
         : DetectionTarget.From(t.GetProperty("boxes").EnumerateArray().SelectMany(Row).ToArray(),
-            t.GetProperty("labels").EnumerateArray().Select(x => x.GetInt64()).ToArray())).ToArray();
+            t.GetProperty("labels").EnumerateArray().Select(x => x.GetInt64() - 1).ToArray())).ToArray();  // torchvision's labels → task ids
 
     [Fact]
     public void Training_losses_equal_torchvision_with_the_same_seed_and_empty_targets_give_zero_box_loss()
@@ -215,31 +219,36 @@ public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClass
     [Fact]
     public void Class_count_mismatch_says_how_to_fix_it_and_replace_head_loads_the_rest()
     {
-        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 15, MinSize = 224, MaxSize = 320 });
+        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 14, MinSize = 224, MaxSize = 320 });
         var weights = Path.Combine(reference.Dir, "weights.pth");
+        // The fixture is torchvision's num_classes=5: 4 task classes + background.
         var e = Assert.Throws<ArgumentException>(() => model.LoadWeights(weights));
-        Assert.Contains("trained for 5 classes", e.Message);
-        Assert.Contains("this model has 15", e.Message);
-        Assert.Contains("skipClassMismatch", e.Message);
-        var result = model.LoadWeights(weights, skipClassMismatch: true);
+        Assert.Contains("trained for 4 classes", e.Message);
+        Assert.Contains("model has 14", e.Message);
+        Assert.Contains("--num-classes 4", e.Message);
+        var notes = new List<string>();
+        var result = model.LoadWeights(weights, new WeightsLoadOptions { ReinitClassifier = true, Log = notes.Add });
         Assert.All(result.Missing, k => Assert.StartsWith("roi_heads.box_predictor.", k));
-        Assert.Equal(15, model.NumClasses);
+        Assert.Contains(notes, n => n.Contains("re-initialised the classifier", StringComparison.Ordinal) && n.Contains("14 classes", StringComparison.Ordinal));
+        Assert.Equal(14, model.NumClasses);
+        Assert.Equal([15L, 1024], model.state_dict()["roi_heads.box_predictor.cls_score.weight"].shape);
         model.ReplaceHead(3);
         Assert.Equal(3, model.NumClasses);
-        Assert.Equal([3L, 1024], model.state_dict()["roi_heads.box_predictor.cls_score.weight"].shape);
-        Assert.Equal([12L, 1024], model.state_dict()["roi_heads.box_predictor.bbox_pred.weight"].shape);
+        Assert.Equal(new LabelSpace(3, true), model.LabelSpace);
+        Assert.Equal([4L, 1024], model.state_dict()["roi_heads.box_predictor.cls_score.weight"].shape);
+        Assert.Equal([16L, 1024], model.state_dict()["roi_heads.box_predictor.bbox_pred.weight"].shape);
     }
 
     [Fact]
     public void Legacy_key_layout_is_upgraded()
     {
-        Assert.Equal("backbone.fpn.inner_blocks.2.0.weight", FrcnnModel.UpgradeLegacyKey("backbone.fpn.inner_blocks.2.weight"));
-        Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", FrcnnModel.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.bias"));
-        Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", FrcnnModel.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.0.bias"));
-        Assert.Equal("rpn.head.conv.0.0.weight", FrcnnModel.UpgradeLegacyKey("rpn.head.conv.weight"));
-        Assert.Equal("rpn.head.conv.0.0.weight", FrcnnModel.UpgradeLegacyKey("rpn.head.conv.0.0.weight"));
-        Assert.Equal("backbone.body.layer1.0.conv1.weight", FrcnnModel.UpgradeLegacyKey("backbone.body.layer1.0.conv1.weight"));
-        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 5 });
+        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 4 });
+        Assert.Equal("backbone.fpn.inner_blocks.2.0.weight", model.UpgradeLegacyKey("backbone.fpn.inner_blocks.2.weight"));
+        Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", model.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.bias"));
+        Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", model.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.0.bias"));
+        Assert.Equal("rpn.head.conv.0.0.weight", model.UpgradeLegacyKey("rpn.head.conv.weight"));
+        Assert.Equal("rpn.head.conv.0.0.weight", model.UpgradeLegacyKey("rpn.head.conv.0.0.weight"));
+        Assert.Equal("backbone.body.layer1.0.conv1.weight", model.UpgradeLegacyKey("backbone.body.layer1.0.conv1.weight"));
         var keys = model.state_dict().Keys.ToList();
         Assert.Contains("backbone.fpn.inner_blocks.0.0.weight", keys);
         Assert.Contains("rpn.head.conv.0.0.weight", keys);

@@ -1,3 +1,6 @@
+using CxrLab.Experiments;
+using CxrLab.Tasks;
+using CxrLab.Tasks.VinBigData;
 using CxrLab.Training;
 
 namespace CxrLab.Tests.Training;
@@ -9,8 +12,8 @@ public class ExperimentConfigTests
         seed: 7
         model:
           arch: fasterrcnn_resnet18_fpn
-          num_classes: 15
-          min_size: 512
+          num_classes: 14
+          input_size: 512
           max_size: 512
         augment:
           - name: hflip
@@ -34,8 +37,9 @@ public class ExperimentConfigTests
         Assert.Equal("vin_a", c.Name);
         Assert.Equal(7, c.Seed);
         Assert.Equal("fasterrcnn_resnet18_fpn", c.Model.Arch);
-        Assert.Equal(512, c.Model.MinSize);
-        Assert.Equal(3, c.Model.TrainableBackboneLayers);
+        Assert.Equal(512, c.Model.InputSize);
+        Assert.Equal(14, c.Model.NumClasses);
+        Assert.Equal(3, c.FasterRcnn.TrainableBackboneLayers);
         Assert.Equal(OptimizerKind.AdamW, c.Optimizer.Name);
         Assert.Equal(0.0002, c.Optimizer.Lr);
         Assert.Equal(ScheduleKind.Cosine, c.Schedule.Name);

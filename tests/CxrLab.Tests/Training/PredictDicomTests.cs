@@ -1,4 +1,8 @@
 using System.Text.Json;
+using CxrLab.Experiments;
+using CxrLab.Models.Detection;
+using CxrLab.Tasks;
+using CxrLab.Tasks.VinBigData;
 using CxrLab.Data.Phantom;
 using CxrLab.Dicom;
 using CxrLab.Models.FasterRcnn;
@@ -31,11 +35,12 @@ public sealed class PredictDicomTests : IDisposable
         File.WriteAllText(yaml, """
             name: tiny
             seed: 4
-            model: {arch: fasterrcnn_resnet18_fpn, num_classes: 3, min_size: 64, max_size: 64, fpn_channels: 16, representation_size: 32, score_thresh: 0.0}
+            model: {arch: fasterrcnn_resnet18_fpn, num_classes: 2, input_size: 64, max_size: 64, score_thresh: 0.0}
+            faster_rcnn: {fpn_channels: 16, representation_size: 32}
             """);
         var cfg = ExperimentConfigLoader.LoadFile(yaml);
         var weights = Path.Combine(temp, "w.safetensors");
-        using (var scratch = ExperimentRunner.BuildModel(cfg)) scratch.save_safetensors(weights);
+        using (var scratch = ExperimentRunner.BuildModel(cfg)) scratch.Module.save_safetensors(weights);
 
         var jsonPath = Path.Combine(temp, "pred.json");
         Cli.Run("predict", "--config", yaml, "--weights", weights, "--images", Path.Combine(root, "train"), "--json", jsonPath);
@@ -50,7 +55,7 @@ public sealed class PredictDicomTests : IDisposable
         {
             using var scope = torch.NewDisposeScope();
             var display = DicomImage.ReadDisplay(dicoms[i]);
-            var expected = FasterRcnnInference.Predict(model, InMemoryDetectionDataset.ToTensor(display));
+            var expected = model.Predict([InMemoryDetectionDataset.ToTensor(display)])[0];
             var scores = results[i].GetProperty("scores").EnumerateArray().Select(s => s.GetSingle()).ToArray();
             var boxes = results[i].GetProperty("boxes").EnumerateArray().Select(b => b.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
             Assert.NotEmpty(scores);

@@ -29,7 +29,7 @@ public sealed class TrainerTests : IDisposable
     ExperimentConfig Config(string name) => ExperimentConfigLoader.Load($"""
         name: {name}
         seed: 5
-        model: {"{"}arch: fasterrcnn_resnet18_fpn, num_classes: 3, min_size: 96, max_size: 96{"}"}
+        model: {"{"}arch: fasterrcnn_resnet18_fpn, num_classes: 2, input_size: 96, max_size: 96{"}"}
         optimizer: {"{"}name: sgd, lr: 0.01, momentum: 0.9, weight_decay: 0.0001{"}"}
         schedule: {"{"}name: cosine, warmup: linear, warmup_iters: 2{"}"}
         train: {"{"}epochs: 2, batch_size: 1, accumulate: 1, clip_grad_norm: 10, ema: true, ema_decay: 0.9{"}"}

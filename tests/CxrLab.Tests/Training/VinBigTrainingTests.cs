@@ -1,3 +1,7 @@
+using CxrLab.Experiments;
+using CxrLab.Models.Detection;
+using CxrLab.Tasks;
+using CxrLab.Tasks.VinBigData;
 using CxrLab.Augment;
 using CxrLab.Data;
 using CxrLab.Data.Phantom;
@@ -18,8 +22,8 @@ public sealed class VinBigTrainingTests : IDisposable
     ExperimentConfig Config(string root, string extra = "") => ExperimentConfigLoader.Load($$"""
         name: vinbig_tiny
         seed: 3
-        model: {arch: fasterrcnn_resnet18_fpn, num_classes: 15, min_size: 96, max_size: 96, fpn_channels: 32, representation_size: 64,
-                rpn_post_nms_top_n_train: 100, rpn_post_nms_top_n_test: 50, roi_batch_size_per_image: 32}
+        model: {arch: fasterrcnn_resnet18_fpn, num_classes: 14, input_size: 96, max_size: 96}
+        faster_rcnn: {fpn_channels: 32, representation_size: 64, rpn_post_nms_top_n_train: 100, rpn_post_nms_top_n_test: 50, roi_batch_size_per_image: 32}
         data: {dataset: vinbigdata, root: {{root}}, layout: kaggle, cache_size: 96, fusion: wbf, fusion_iou: 0.4, fold: 1, folds: 3, include_no_finding: false}
         augment:
           - {name: hflip, p: 0.5}
@@ -106,16 +110,16 @@ public sealed class VinBigTrainingTests : IDisposable
         var root = Phantom();
         var fold = VinBigTraining.Prepare(Config(root));
         var metric = new VinBigValidationMetric(fold.Validation);
-        // Perfect predictions in cache pixels and model labels (class + 1); No-finding images predict nothing.
+        // Perfect predictions in cache pixels and task class ids; No-finding images predict nothing.
         var perfect = fold.Validation.Items.Select(i => new ValidationItem(i.ImageId, [], [],
             i.Target.Boxes.Select(b => new[] { b.X1, b.Y1, b.X2, b.Y2 }).ToArray(), i.Target.Boxes.Select(_ => 0.9f).ToArray(),
-            i.Target.Labels.Select(l => (long)l + 1).ToArray())).ToList();
+            i.Target.Labels.Select(l => (long)l).ToArray())).ToList();
         Assert.Equal(1.0, metric.Compute(perfect), 6);
         Assert.Contains(metric.Last!.PerClass, c => c.Label == VinBigClasses.NoFinding);
 
         // The same boxes left in cache pixels (not mapped to the original 128-px frame) miss at IoU 0.4.
         var truth = fold.Validation.ToTruth(noFindingBox: true);
-        var unmapped = perfect.SelectMany(p => p.Boxes.Select((b, k) => new Detection(p.Id, (int)p.Labels[k] - 1, 0.9f, new Box(b[0], b[1], b[2], b[3] ))));
+        var unmapped = perfect.SelectMany(p => p.Boxes.Select((b, k) => new Detection(p.Id, (int)p.Labels[k], 0.9f, new Box(b[0], b[1], b[2], b[3] ))));
         var wrong = VocEvaluator.Evaluate(truth, unmapped);
         Assert.True(metric.Last.Map > wrong.Map + 0.2, $"mapped {metric.Last.Map} vs unmapped {wrong.Map}");
     }
@@ -125,12 +129,11 @@ public sealed class VinBigTrainingTests : IDisposable
     {
         var root = Phantom(12);
         var cfg = Config(root);
-        var (train, validation) = ExperimentRunner.Datasets(cfg);
-        var metric = ExperimentRunner.Metric(validation);
-        Assert.IsType<VinBigValidationMetric>(metric);
+        var data = ExperimentRunner.Data(cfg);
+        Assert.IsType<VinBigValidationMetric>(data.Metric);
         using var model = ExperimentRunner.BuildModel(cfg);
         var run = RunDirectory.Create(cfg);
-        using var trainer = new Trainer(cfg, model, train, validation, metric, run);
+        using var trainer = new Trainer(cfg, model, data.Train, data.Validation, data.Metric, run);
         Assert.Equal(TrainingOutcome.Completed, trainer.Fit());
         var row = Assert.Single(trainer.Log.Rows);
         Assert.InRange(row["val_map40"], 0, 1);
@@ -148,11 +151,11 @@ public sealed class VinBigTrainingTests : IDisposable
         model.eval();
         using var candidates = DatasetPrediction.Candidates(model, fold.Validation, 2);
         Assert.Equal(fold.Validation.Count, candidates.Count);
-        var defaults = model.RoIHeads.Options;
+        var defaults = model.Postprocess;
         List<ValidationItem>? everything = null;
-        foreach (var options in new[] { defaults with { ScoreThresh = 0.0 }, defaults with { ScoreThresh = 0.066, NmsThresh = 0.3, DetectionsPerImage = 7 } })
+        foreach (var options in new[] { defaults with { ScoreThresh = 0.0 }, defaults with { ScoreThresh = 0.066, NmsThresh = 0.3, MaxDetections = 7 } })
         {
-            model.RoIHeads.Options = options;
+            model.Postprocess = options;
             var direct = DatasetPrediction.Predict(model, fold.Validation, 2);
             everything ??= direct;
             var swept = candidates.Select(options);
@@ -164,21 +167,21 @@ public sealed class VinBigTrainingTests : IDisposable
                 Assert.Equal(direct[k].Scores, swept[k].Scores);
                 Assert.Equal(direct[k].Labels, swept[k].Labels);
                 Assert.Equal(direct[k].TruthLabels, swept[k].TruthLabels);
-                // Truth in model labels (class + 1) and cache pixels, as the trainer validates.
+                // Truth in task class ids and cache pixels, as the trainer validates.
                 var item = fold.Validation[k];
-                Assert.Equal(item.Target.Labels.Select(l => (long)l + 1), direct[k].TruthLabels);
+                Assert.Equal(item.Target.Labels.Select(l => (long)l), direct[k].TruthLabels);
                 Assert.Equal(item.Target.Boxes.SelectMany(b => new[] { b.X1, b.Y1, b.X2, b.Y2 }), direct[k].TruthBoxes.SelectMany(b => b));
-                Assert.True(direct[k].Scores.Length <= options.DetectionsPerImage);
+                Assert.True(direct[k].Scores.Length <= options.MaxDetections);
             }
         }
         Assert.Contains(everything!, d => d.Boxes.Length > 0);
 
-        // Examples: the images with the most findings first, then one without; labels back to dataset classes.
+        // Examples: the images with the most findings first, then one without; labels are the dataset's classes.
         var examples = DatasetPrediction.Examples(fold.Validation, everything!, 3);
         var withFindings = examples.TakeWhile(e => e.Truth.Count > 0).ToList();
         Assert.Equal(withFindings.Select(e => e.Truth.Count).OrderByDescending(n => n), withFindings.Select(e => e.Truth.Count));
         var first = everything!.Single(d => d.Id == examples[0].ImageId);
-        Assert.Equal(first.Labels.Select(l => (int)l - 1), examples[0].Labels);
+        Assert.Equal(first.Labels.Select(l => (int)l), examples[0].Labels);
         Assert.Throws<ArgumentException>(() => DatasetPrediction.Examples(fold.Validation, [], 2));
     }
 }

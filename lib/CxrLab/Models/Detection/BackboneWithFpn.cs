@@ -18,7 +18,7 @@ public enum NormLayer
 }
 
 /// <summary>A ResNet body (no classifier) feeding an FPN, with torchvision's keys <c>body.*</c> and
-/// <c>fpn.*</c>. Returns five levels "0".."3" (strides 4–32) and "pool" (64). The state_dict keys are the
+/// <c>fpn.*</c>. Returns the body's levels "0".."3" (strides 4–32) and the FPN's extra levels (default "pool", stride 64). The state_dict keys are the
 /// same with either <see cref="NormLayer"/> (BatchNorm adds <c>num_batches_tracked</c>, which FrozenBatchNorm
 /// accepts and ignores), so checkpoints move between the two; in evaluation both compute the same function.</summary>
 public sealed class BackboneWithFpn : Module
@@ -30,7 +30,8 @@ public sealed class BackboneWithFpn : Module
     /// <param name="trainableLayers">0–5: how many stages, from layer4 down to conv1, keep
     /// requires_grad (torchvision's default 3 trains layer2–4).</param>
     /// <param name="outChannels">FPN channels.</param>
-    public BackboneWithFpn(ResNet body, int trainableLayers = 3, long outChannels = 256)
+    /// <param name="extraBlock">The FPN's levels above the body's.</param>
+    public BackboneWithFpn(ResNet body, int trainableLayers = 3, long outChannels = 256, FpnExtraBlock extraBlock = FpnExtraBlock.MaxPool)
     {
         if (trainableLayers is < 0 or > 5) throw new ArgumentOutOfRangeException(nameof(trainableLayers), $"{trainableLayers} must be 0–5");
         this.body = register_module("body", body);
@@ -39,18 +40,25 @@ public sealed class BackboneWithFpn : Module
         if (trainableLayers == 5) train.Add("bn1");
         foreach (var (name, p) in body.named_parameters())
             if (!train.Any(prefix => name.StartsWith(prefix, StringComparison.Ordinal))) p.requires_grad = false;
-        fpn = register_module("fpn", new FeaturePyramidNetwork(body.StageChannels, outChannels));
+        fpn = register_module("fpn", new FeaturePyramidNetwork(body.StageChannels, outChannels, extraBlock));
         OutChannels = outChannels;
     }
 
     public long OutChannels { get; }
+
+    /// <summary>Every output level's name, finest first ("0".."3", then the extra levels).</summary>
+    public IReadOnlyList<string> LevelNames => fpn.LevelNames;
+
+    /// <summary>The levels that come from the body ("0".."3"), what RoI heads pool from.</summary>
+    public IReadOnlyList<string> BodyLevelNames => fpn.LevelNames.Take(body.StageChannels.Length).ToList();
 
     public List<(string Name, Tensor Feature)> Forward(Tensor images) => fpn.Forward(body.forward_features(images));
 
     /// <summary>ResNet-{18,34,50,101}: FrozenBatchNorm2d (eps as given; torchvision uses 1e-5, and 0.0 for
     /// its COCO v1 weights) or BatchNorm2d (eps 1e-5, momentum 0.1) as <paramref name="normLayer"/> says.
     /// torchvision's builders pick Frozen when weights are loaded and BatchNorm2d when training from scratch.</summary>
-    public static BackboneWithFpn ResNetFpn(int depth, int trainableLayers = 3, double frozenBnEps = 1e-5, long outChannels = 256, NormLayer normLayer = NormLayer.Frozen)
+    public static BackboneWithFpn ResNetFpn(int depth, int trainableLayers = 3, double frozenBnEps = 1e-5, long outChannels = 256, NormLayer normLayer = NormLayer.Frozen,
+        FpnExtraBlock extraBlock = FpnExtraBlock.MaxPool)
     {
         NormLayerFactory norm = normLayer switch
         {
@@ -66,6 +74,6 @@ public sealed class BackboneWithFpn : Module
             101 => ResNet.ResNet101(0, norm),
             _ => throw new ArgumentException($"ResNet-{depth} is not available; use 18, 34, 50 or 101"),
         };
-        return new BackboneWithFpn(body, trainableLayers, outChannels);
+        return new BackboneWithFpn(body, trainableLayers, outChannels, extraBlock);
     }
 }

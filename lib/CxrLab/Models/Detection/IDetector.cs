@@ -121,3 +121,21 @@ public sealed record DetectionCandidates(IReadOnlyList<Detections> PerImage, IRe
         State?.Dispose();
     }
 }
+
+/// <summary>PyTorch-style mode switches on the contract, so callers need not reach for <see cref="IDetector.Module"/>.</summary>
+public static class DetectorModes
+{
+    /// <summary>Evaluation mode (fixed normalisation statistics, no dropout); returns the detector.</summary>
+    public static T eval<T>(this T detector) where T : IDetector
+    {
+        detector.Module.eval();
+        return detector;
+    }
+
+    /// <summary>Training mode; returns the detector.</summary>
+    public static T train<T>(this T detector) where T : IDetector
+    {
+        detector.Module.train();
+        return detector;
+    }
+}

@@ -190,14 +190,14 @@ public sealed class RegionProposalNetwork : Module
         var finalScores = new List<Tensor>();
         for (var i = 0; i < numImages; i++)
         {
-            var boxes = BoxOps.ClipBoxesToImage(proposals[i], imageSizes[i].H, imageSizes[i].W);
+            var boxes = VisionOps.clip_boxes_to_image(proposals[i], imageSizes[i]);
             var scores = prob[i];
             var lvl = levels[i];
-            var keep = BoxOps.RemoveSmallBoxes(boxes, MinSize);
+            var keep = VisionOps.remove_small_boxes(boxes, MinSize);
             (boxes, scores, lvl) = (boxes.index_select(0, keep), scores.index_select(0, keep), lvl.index_select(0, keep));
             keep = (scores >= Options.ScoreThresh).nonzero().squeeze(1);
             (boxes, scores, lvl) = (boxes.index_select(0, keep), scores.index_select(0, keep), lvl.index_select(0, keep));
-            keep = BoxOps.BatchedNms(boxes, scores, lvl, Options.NmsThresh);
+            keep = VisionOps.batched_nms(boxes, scores, lvl, Options.NmsThresh);
             keep = keep[..(int)Math.Min(PostNmsTopN, keep.size(0))];
             finalBoxes.Add(boxes.index_select(0, keep));
             finalScores.Add(scores.index_select(0, keep));
@@ -219,7 +219,7 @@ public sealed class RegionProposalNetwork : Module
                 labels.Add(torch.zeros([anchors[i].size(0)], ScalarType.Float32, anchors[i].device));
                 continue;
             }
-            var quality = BoxOps.BoxIou(gt, anchors[i]);
+            var quality = VisionOps.box_iou(gt, anchors[i]);
             var idx = ProposalMatcher.Match(quality);
             matched.Add(gt.index_select(0, idx.clamp_min(0)));
             var lab = (idx >= 0L).to(ScalarType.Float32);

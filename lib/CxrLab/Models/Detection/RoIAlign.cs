@@ -7,9 +7,12 @@ namespace CxrLab.Models.Detection;
 /// <c>MultiScaleRoIAlign</c>): level = floor(4 + log2(√area / 224) + 1e-6), clamped to the
 /// levels present; level scales are inferred from the feature and image sizes as torchvision
 /// does; pooling is the engine's native RoIAlign (aligned = false).</summary>
-public sealed class MultiScaleRoIAlign(int outputSize = 7, int samplingRatio = 2, int canonicalScale = 224, int canonicalLevel = 4)
+public sealed class MultiScaleRoIAlign(int outputSize = 7, int samplingRatio = 2, int canonicalScale = 224, int canonicalLevel = 4, IReadOnlyList<string>? featmapNames = null)
 {
     static readonly Op Log2 = new("log2");
+
+    /// <summary>The backbone's levels this pooler reads, finest first (torchvision: "0".."3").</summary>
+    public IReadOnlyList<string> FeatmapNames { get; } = featmapNames ?? ["0", "1", "2", "3"];
 
     public int OutputSize { get; } = outputSize;
     public int SamplingRatio { get; } = samplingRatio;
@@ -31,7 +34,7 @@ public sealed class MultiScaleRoIAlign(int outputSize = 7, int samplingRatio = 2
 
         var kMin = -Math.Log2(scales[0]);
         var kMax = -Math.Log2(scales[^1]);
-        var s = BoxOps.BoxArea(torch.cat(boxes.ToArray(), 0)).sqrt();
+        var s = VisionOps.box_area(torch.cat(boxes.ToArray(), 0)).sqrt();
         var eps = torch.full([], 1e-6, s.DType, s.device);
         var levels = (Log2.Call(s / canonicalScale) + canonicalLevel + eps).floor().clamp(kMin, kMax).to(ScalarType.Int64) - (long)kMin;
 

@@ -55,6 +55,8 @@ public sealed record RoIHeadsOptions
     /// <summary>Per-class NMS IoU.</summary>
     public double NmsThresh { get; init; } = 0.5;
     public int DetectionsPerImage { get; init; } = 100;
+    /// <summary>One NMS over all classes instead of torchvision's per-class NMS.</summary>
+    public bool ClassAgnosticNms { get; init; }
 }
 
 /// <summary>The second stage (torchvision's <c>RoIHeads</c>, boxes only): in training, GT boxes are
@@ -124,7 +126,7 @@ public sealed class RoIHeads : Module
                 labels.Add(torch.zeros([withGt[i].size(0)], ScalarType.Int64, device));
                 continue;
             }
-            var idx = ProposalMatcher.Match(BoxOps.BoxIou(gtBoxes[i], withGt[i]));
+            var idx = ProposalMatcher.Match(VisionOps.box_iou(gtBoxes[i], withGt[i]));
             var clamped = idx.clamp_min(0);
             var lab = targets[i].Labels.to(device).index_select(0, clamped).to(ScalarType.Int64);
             lab.masked_fill_(idx.eq(Matcher.BelowLowThreshold), 0);
@@ -187,7 +189,7 @@ public sealed class RoIHeads : Module
         var result = new List<Detections>();
         for (var i = 0; i < perImage.Length; i++)
         {
-            var boxes = BoxOps.ClipBoxesToImage(boxesList[i], imageSizes[i].H, imageSizes[i].W);
+            var boxes = VisionOps.clip_boxes_to_image(boxesList[i], imageSizes[i]);
             var scores = scoresList[i];
             var labels = torch.arange(0, numClasses, 1, ScalarType.Int64, classLogits.device).view(1, -1).expand_as(scores);
             result.Add(new Detections(boxes[.., 1..].reshape(-1, 4), scores[.., 1..].reshape(-1), labels[.., 1..].reshape(-1)));
@@ -202,9 +204,9 @@ public sealed class RoIHeads : Module
         var (boxes, scores, labels) = (candidates.Boxes, candidates.Scores, candidates.Labels);
         var keep = (scores > options.ScoreThresh).nonzero().squeeze(1);
         (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
-        keep = BoxOps.RemoveSmallBoxes(boxes, 1e-2);
+        keep = VisionOps.remove_small_boxes(boxes, 1e-2);
         (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
-        keep = BoxOps.BatchedNms(boxes, scores, labels, options.NmsThresh);
+        keep = options.ClassAgnosticNms ? VisionOps.nms(boxes, scores, options.NmsThresh) : VisionOps.batched_nms(boxes, scores, labels, options.NmsThresh);
         keep = keep[..(int)Math.Min(options.DetectionsPerImage, keep.size(0))];
         return new Detections(boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
     }

@@ -1,12 +1,9 @@
 namespace CxrLab.Models.FasterRcnn;
 
 /// <summary>The experiment YAML's <c>faster_rcnn:</c> section (also <c>mask_rcnn:</c>'s two-stage part): what
-/// differs from torchvision's <c>fasterrcnn_resnet50_fpn</c> defaults. Input size is <c>model.input_size</c> (the short side).</summary>
-public sealed class FasterRcnnConfig
+/// differs from torchvision's <c>fasterrcnn_resnet50_fpn</c> defaults. Input size is <c>model.input_size</c> (the short side) and <c>model.max_size</c> (the long-side cap).</summary>
+public sealed class FasterRcnnConfig : IConfigSection
 {
-    /// <summary>Cap on the long side after resizing, pixels; 0 = 1333/800 of the input size (torchvision's ratio).</summary>
-    public int MaxSize { get; set; }
-
     /// <summary>Backbone stages left trainable (0–5; torchvision's default 3 freezes conv1 and layer1).</summary>
     public int TrainableBackboneLayers { get; set; } = 3;
 
@@ -31,4 +28,16 @@ public sealed class FasterRcnnConfig
 
     /// <summary>Proposals sampled per image for the box-head loss (torchvision: 512).</summary>
     public int RoiBatchSizePerImage { get; set; } = 512;
+
+    public IEnumerable<(string Key, string Message)> Problems()
+    {
+        if (TrainableBackboneLayers is < 0 or > 5) yield return ("trainable_backbone_layers", $"{TrainableBackboneLayers} must be 0–5");
+        if (AnchorSizes.Count == 0 || AnchorSizes.Any(a => !(a > 0)))
+            yield return ("anchor_sizes", $"[{string.Join(", ", AnchorSizes)}] must be positive sizes in pixels, one per FPN level (5 with the max-pool level: strides 4…64), e.g. [32, 64, 128, 256, 512]");
+        if (AspectRatios.Count == 0 || AspectRatios.Any(r => !(r > 0)))
+            yield return ("aspect_ratios", $"[{string.Join(", ", AspectRatios)}] must be positive height/width ratios, e.g. [0.5, 1.0, 2.0]");
+        foreach (var (key, value) in new[] { ("fpn_channels", FpnChannels), ("representation_size", RepresentationSize), ("rpn_batch_size_per_image", RpnBatchSizePerImage),
+                     ("rpn_post_nms_top_n_train", RpnPostNmsTopNTrain), ("rpn_post_nms_top_n_test", RpnPostNmsTopNTest), ("roi_batch_size_per_image", RoiBatchSizePerImage) })
+            if (value < 1) yield return (key, $"{value} must be ≥ 1");
+    }
 }

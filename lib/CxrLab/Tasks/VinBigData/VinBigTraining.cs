@@ -6,7 +6,9 @@ using CxrLab.Dicom.Cache;
 using CxrLab.Evaluation;
 using CxrLab.Imaging;
 
-namespace CxrLab.Training;
+using CxrLab.Training;
+
+namespace CxrLab.Tasks.VinBigData;
 
 /// <summary>A VinBigData fold prepared for training: the train and validation subsets (items in cache pixels,
 /// labels 0–13), the cache they read from, and the augmentation pipeline built from the config.</summary>
@@ -67,83 +69,11 @@ public static class VinBigTraining
 
     /// <summary>Train and validation sets for the trainer (validation never augmented).</summary>
     public static (DetectionDatasetSamples Train, DetectionDatasetSamples Validation) Datasets(ExperimentConfig config, VinBigFold fold) =>
-        (new DetectionDatasetSamples(fold.Train, fold.Augment, config.Seed), new DetectionDatasetSamples(fold.Validation, null, config.Seed));
-}
-
-/// <summary>A <see cref="DetectionDataset"/> as the trainer sees it: the image read from the cache on each
-/// <see cref="Load"/>, augmented (training epochs only) with a seed that depends only on (seed, epoch, index),
-/// so resumed runs see the same images; labels 0–13 become model labels 1–14.</summary>
-public sealed class DetectionDatasetSamples(DetectionDataset dataset, Pipeline? augment, long seed) : IDetectionDataset
-{
-    public DetectionDataset Dataset { get; } = dataset;
-    public int Count => Dataset.Count;
-
-    public DetectionSample Load(int index, int epoch)
-    {
-        var item = Dataset[index];
-        var image = item.Load();
-        var target = item.Target;
-        if (augment is not null && epoch >= 0)
-        {
-            var result = augment.Run(new Sample(image, target, item.ImageId), SampleSeed.Of((ulong)seed, epoch, index));
-            (image, target) = (result.Sample.Image, result.Sample.Target);
-        }
-        return new DetectionSample(item.ImageId, InMemoryDetectionDataset.ToTensor(image),
-            InMemoryDetectionDataset.ToModelTarget(target, c => c is >= 0 and < VinBigClasses.FindingCount ? c + 1 : null));
-    }
-}
-
-/// <summary>Maps a config's <c>augment:</c> steps onto the augmentation library: each step becomes
-/// <c>sometimes: {p, then: name: {params}}</c> in <see cref="PipelineYaml"/>'s language. Config shorthands:
-/// <c>zoom {limit: L}</c> → factor [1−L, 1+L]; <c>rotate {limit: D}</c> → degrees [−D, D];
-/// <c>rotate90</c> without k → a random quarter turn either way; <c>clahe {tile_grid}</c> → tiles.
-/// Other parameters pass through under their own names.</summary>
-public static class AugmentMapping
-{
-    public static Pipeline? Build(IReadOnlyList<AugmentStepConfig> steps)
-    {
-        if (steps.Count == 0) return null;
-        var yaml = new StringBuilder();
-        foreach (var step in steps)
-        {
-            var (name, args) = Translate(step);
-            var body = args.Count == 0 ? name : $"{{{name}: {{{string.Join(", ", args.Select(kv => $"{kv.Key}: {kv.Value}"))}}}}}";
-            yaml.Append(step.P >= 1 ? $"- {body}\n" : $"- sometimes: {{p: {step.P.ToString(CultureInfo.InvariantCulture)}, then: {body}}}\n");
-        }
-        try { return PipelineYaml.Parse(yaml.ToString(), "config augment"); }
-        catch (FormatException e) { throw new ArgumentException($"augment: {e.Message} (generated steps:\n{yaml})", e); }
-    }
-
-    static (string Name, Dictionary<string, string> Args) Translate(AugmentStepConfig step)
-    {
-        if (step.Name.Length == 0) throw new ArgumentException("augment: a step has no name");
-        var args = new Dictionary<string, string>(step.Params);
-        string Take(string key) { var v = args[key]; args.Remove(key); return v; }
-        double Num(string text) => double.Parse(text, CultureInfo.InvariantCulture);
-        string F(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
-        switch (step.Name)
-        {
-            case "zoom" when args.ContainsKey("limit"):
-                var l = Num(Take("limit"));
-                args["factor"] = $"[{F(1 - l)}, {F(1 + l)}]";
-                break;
-            case "rotate" when args.ContainsKey("limit"):
-                var d = Num(Take("limit"));
-                args["degrees"] = $"[{F(-d)}, {F(d)}]";
-                break;
-            case "rotate90" when !args.ContainsKey("k"):
-                args["k"] = "[1, 3]";
-                break;
-            case "clahe" when args.ContainsKey("tile_grid"):
-                args["tiles"] = Take("tile_grid");
-                break;
-        }
-        return (step.Name, args);
-    }
+        (new DetectionDatasetSamples(fold.Train, fold.Augment, config.Seed, VinBigClasses.FindingCount), new DetectionDatasetSamples(fold.Validation, null, config.Seed, VinBigClasses.FindingCount));
 }
 
 /// <summary>The VinBigData Kaggle metric (mAP at IoU 0.4, ../shared/REFERENCES.md) on a validation subset:
-/// detections mapped to original pixels and dataset classes (model label − 1); every image also gets a
+/// detections mapped to original pixels (labels are already the finding ids); every image also gets a
 /// "No finding" (class 14, box 0,0,1,1) prediction scored 1 − its best finding score, as the competition's
 /// submissions did; truth from <see cref="DetectionDataset.ToTruth"/> with the No-finding box.</summary>
 public sealed class VinBigValidationMetric(DetectionDataset validation) : ValidationMetric
@@ -154,30 +84,21 @@ public sealed class VinBigValidationMetric(DetectionDataset validation) : Valida
     public override string Name => "val_map40";
 
     /// <summary>The result of the latest <see cref="Compute"/> (per-class AP and PR curves).</summary>
-    public MapResult? Last { get; private set; }
+    public override MapResult? Last => last;
+    MapResult? last;
 
     public override double Compute(IReadOnlyList<ValidationItem> items)
     {
-        Last = VocEvaluator.Evaluate(truth, ToDetections(items, infos));
-        return Last.Map;
+        last = VocEvaluator.Evaluate(truth, ToDetections(items, infos));
+        return last.Map;
     }
 
-    /// <summary>Model outputs (cache pixels, labels 1–14) → Kaggle detections (original pixels, classes 0–14).</summary>
-    public static List<Detection> ToDetections(IEnumerable<ValidationItem> items, IReadOnlyDictionary<string, ImageInfo> infos)
-    {
-        var detections = new List<Detection>();
-        foreach (var item in items)
+    /// <summary>Model outputs (cache pixels, finding ids 0–13) → Kaggle detections (original pixels, classes 0–14 with No finding).</summary>
+    public static List<Detection> ToDetections(IEnumerable<ValidationItem> items, IReadOnlyDictionary<string, ImageInfo> infos) =>
+        items.SelectMany(item =>
         {
             var info = infos[item.Id];
-            var best = 0f;
-            for (var k = 0; k < item.Labels.Length; k++)
-            {
-                var b = item.Boxes[k];
-                detections.Add(new Detection(item.Id, (int)item.Labels[k] - 1, item.Scores[k], info.ToOriginal(new Box(b[0], b[1], b[2], b[3]))));
-                best = Math.Max(best, item.Scores[k]);
-            }
-            detections.Add(new Detection(item.Id, VinBigClasses.NoFinding, 1 - best, VinBigClasses.NoFindingBox));
-        }
-        return detections;
-    }
+            var original = item.Boxes.Select(b => info.ToOriginal(new Box(b[0], b[1], b[2], b[3]))).Select(b => new[] { b.X1, b.Y1, b.X2, b.Y2 }).ToArray();
+            return VinBigTask.ToKaggle(new ImagePrediction(item.Id, original, item.Scores, item.Labels));
+        }).ToList();
 }

@@ -1,0 +1,29 @@
+using CxrLab.Augment;
+using CxrLab.Data;
+
+namespace CxrLab.Training;
+
+/// <summary>A <see cref="DetectionDataset"/> as the trainer sees it: the image read from the cache on each
+/// <see cref="Load"/>, augmented (training epochs only) with a seed that depends only on (seed, epoch, index),
+/// so resumed runs see the same images. Labels stay the dataset's class ids; ids at or above <paramref name="numClasses"/>
+/// (VinBigData's "No finding", 14) and boxes without area are left out of the target.</summary>
+public sealed class DetectionDatasetSamples(DetectionDataset dataset, Pipeline? augment, long seed, int numClasses = int.MaxValue) : IDetectionDataset
+{
+    public DetectionDataset Dataset { get; } = dataset;
+    public int Count => Dataset.Count;
+
+    public DetectionSample Load(int index, int epoch)
+    {
+        var item = Dataset[index];
+        var image = item.Load();
+        var target = item.Target;
+        if (augment is not null && epoch >= 0)
+        {
+            var result = augment.Run(new Sample(image, target, item.ImageId), SampleSeed.Of((ulong)seed, epoch, index));
+            (image, target) = (result.Sample.Image, result.Sample.Target);
+        }
+        return new DetectionSample(item.ImageId, InMemoryDetectionDataset.ToTensor(image),
+            InMemoryDetectionDataset.ToModelTarget(target, c => c >= 0 && c < numClasses ? c : null));
+    }
+}
+
