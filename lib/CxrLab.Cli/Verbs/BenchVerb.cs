@@ -11,6 +11,7 @@ public static class BenchVerb
         var command = new Command("bench", "Benchmarks against the reference implementations, measured in the same run");
         command.Subcommands.Add(BenchEngineVerb.Create());
         command.Subcommands.Add(BenchDicomVerb.Create());
+        command.Subcommands.Add(BenchConvertVerb.Create());
         command.Subcommands.Add(BenchAugmentVerb.Create());
         command.Subcommands.Add(BenchTrainVerb.Create());
         command.Subcommands.Add(BenchTrainDistributedVerb.CreateWorker());

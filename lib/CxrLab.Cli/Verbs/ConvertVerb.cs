@@ -19,10 +19,15 @@ public static class ConvertVerb
             Description = "decode in this process (faster start; a file that crashes GDCM then ends the run). By default each " +
                           "file is converted in a worker process, so such a file is listed in errors.csv as \"decoder crashed\"",
         };
+        var pngCompression = new Option<int>("--png-compression")
+        {
+            Description = "PNG compression 0-9; -1 (default): OpenCV's default, as cv2.imwrite without parameters (zlib's fastest level)",
+            DefaultValueFactory = _ => -1,
+        };
         var threads = new Option<int>("--threads") { Description = "parallel conversions (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var command = new Command("convert", "Convert a folder of DICOMs into display-stage PNGs (VOI, MONOCHROME1 inverted, resized) " +
                                              "with meta.csv (sizes, scale factors, window) and errors.csv; resumable")
-            { data, output, size, bits, keepAspect, inProcess, threads };
+            { data, output, size, bits, keepAspect, inProcess, threads, pngCompression };
         command.SetAction(parse => DicomVerb.Guard(() =>
         {
             var options = new ImageCacheOptions
@@ -31,6 +36,7 @@ public static class ConvertVerb
                 Bits = parse.GetValue(bits),
                 KeepAspect = parse.GetValue(keepAspect),
                 Threads = parse.GetValue(threads),
+                PngCompression = parse.GetValue(pngCompression),
             };
             if (!parse.GetValue(inProcess))
                 options = options with { WorkerCommand = [.. DicomVerb.SelfCommand(), .. CxrLab.Dicom.Cache.ImageCacheWorker.WorkerArguments(options)] };

@@ -24,14 +24,16 @@ public static class DicomVerb
         var bits = new Option<int>("--bits") { DefaultValueFactory = _ => 8 };
         var keepAspect = new Option<bool>("--keep-aspect");
         var scaling = new Option<DisplayScaling>("--scaling") { DefaultValueFactory = _ => DisplayScaling.MinMax };
+        var pngCompression = new Option<int>("--png-compression") { DefaultValueFactory = _ => -1 };
         var command = new Command("convert-worker", "internal: converts DICOMs named on stdin (JSON lines) for `cxr convert`")
-            { size, bits, keepAspect, scaling };
+            { size, bits, keepAspect, scaling, pngCompression };
         command.Hidden = true;
         command.SetAction(parse =>
         {
             var options = new CxrLab.Dicom.Cache.ImageCacheOptions
             {
                 Size = parse.GetValue(size), Bits = parse.GetValue(bits), KeepAspect = parse.GetValue(keepAspect), Scaling = parse.GetValue(scaling),
+                PngCompression = parse.GetValue(pngCompression),
             };
             CxrLab.Dicom.Cache.ImageCacheWorker.Serve(Console.In, Console.Out, options);
             return 0;

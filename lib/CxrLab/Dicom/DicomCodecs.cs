@@ -57,6 +57,22 @@ internal static class DicomCodecs
         _ => PixelCodec.Gdcm,
     };
 
+    /// <summary>The codec for a file whose header CxrLab walked itself (no GDCM parse): every uncompressed syntax is read
+    /// natively (little or big endian, inflated or not); the compressed ones as <see cref="For"/>.</summary>
+    public static PixelCodec ForOwnHeader(string transferSyntaxUid) => transferSyntaxUid switch
+    {
+        "1.2.840.10008.1.2.2" or "1.2.840.10008.1.2.1.99" => PixelCodec.Native,
+        var ts => For(ts),
+    };
+
+    /// <summary><see cref="ChooseJpegLs(gdcm.DataSet, int, int, int)"/> for frame 0's stream read by the own header walk.</summary>
+    public static unsafe PixelCodec ChooseJpegLs(ReadOnlySpan<byte> frame0, int rows, int columns, int bitsAllocated)
+    {
+        if (rows <= 0 || columns <= 0 || bitsAllocated is not (8 or 16) || frame0.IsEmpty) return PixelCodec.JpegLs;
+        fixed (byte* data = frame0)
+            return Shim.cxr_dicom_jpegls_own_supports(data, frame0.Length, rows, columns, bitsAllocated / 8) == 0 ? PixelCodec.CharLs : PixelCodec.JpegLs;
+    }
+
     /// <summary>For JPEG-LS: <see cref="PixelCodec.JpegLs"/> (ours) unless frame 0's header uses a feature only CharLS
     /// decodes. A header that cannot be read here stays with ours, which reports the damage when the frame is decoded.</summary>
     public static unsafe PixelCodec ChooseJpegLs(gdcm.DataSet dataSet, int rows, int columns, int bitsAllocated)
@@ -105,6 +121,23 @@ internal static class DicomCodecs
         }
     }
 
+    /// <summary><see cref="Decode(string, gdcm.DataSet, PixelCodec, int, int, int, int, Span{byte})"/> for fragments read by the
+    /// own header walk: <paramref name="blob"/> holds them one after the other, <paramref name="fragments"/> says where.</summary>
+    public static unsafe void Decode(string path, byte[] blob, IReadOnlyList<(int Start, int Length)> fragments, PixelCodec codec, int rows, int columns,
+        int frames, int bytesPerSample, Span<byte> target)
+    {
+        var frameBytes = (long)rows * columns * bytesPerSample;
+        if (target.Length != frameBytes * frames) throw new ArgumentException("target size does not match the frames", nameof(target));
+        fixed (byte* output = target)
+        fixed (byte* source = blob)
+        {
+            var start = (IntPtr)output;
+            var data = (IntPtr)source;
+            ForEachFrame(path, fragments.Count, i => (data + fragments[i].Start, fragments[i].Length), frames, (frame, length, f) =>
+                DecodeFrame(path, codec, frame, length, rows, columns, bytesPerSample, (byte*)start + f * frameBytes, frameBytes, f));
+        }
+    }
+
     /// <summary>Checks each JPEG 2000 frame's main header against the DICOM header before GDCM decodes it (colour
     /// frames): GDCM 3.0 overruns its buffer, aborting the process, when the codestream's geometry is not the header's.</summary>
     public static unsafe void CheckJpeg2000Headers(string path, gdcm.DataSet dataSet, int rows, int columns, int frames, int samples, int bitsAllocated)
@@ -121,40 +154,45 @@ internal static class DicomCodecs
 
     unsafe delegate void FrameAction(byte* data, long length, int frame);
 
-    /// <summary>Each frame's codestream: one fragment per frame, or all fragments joined when one frame spans several (PS3.5 A.4).</summary>
-    static unsafe void ForEachFrame(string path, gdcm.DataSet dataSet, int frames, FrameAction action)
+    /// <summary>Each frame's codestream from GDCM's parsed fragments.</summary>
+    static void ForEachFrame(string path, gdcm.DataSet dataSet, int frames, FrameAction action)
     {
         using var tag = DicomTags.PixelData.ToGdcm();
         using var element = dataSet.GetDataElement(tag);
         using var sequence = element.GetSequenceOfFragments();
         if (sequence is null) throw new DicomException(path, "Pixel Data is not encapsulated although the transfer syntax is compressed");
-        var fragments = (int)sequence.GetNumberOfFragments();
+        ForEachFrame(path, (int)sequence.GetNumberOfFragments(), i => FragmentBytes(path, sequence, i), frames, action);
+        GC.KeepAlive(sequence);
+        GC.KeepAlive(dataSet);
+    }
+
+    /// <summary>Each frame's codestream: one fragment per frame, or all fragments joined when one frame spans several (PS3.5 A.4).</summary>
+    static unsafe void ForEachFrame(string path, int fragments, Func<int, (IntPtr Data, long Length)> fragment, int frames, FrameAction action)
+    {
         if (fragments == 0 || (fragments != frames && frames != 1))
             throw new DicomException(path, $"{fragments} Pixel Data fragment(s) for {frames} frame(s)");
         if (fragments == frames)
         {
             for (var f = 0; f < frames; f++)
             {
-                var (data, length) = FragmentBytes(path, sequence, f);
+                var (data, length) = fragment(f);
                 action((byte*)data, length, f);
             }
         }
         else
         {
             var total = 0L;
-            for (var i = 0; i < fragments; i++) total += FragmentBytes(path, sequence, i).Length;
+            for (var i = 0; i < fragments; i++) total += fragment(i).Length;
             var joined = GC.AllocateUninitializedArray<byte>(checked((int)total));
             var at = 0L;
             for (var i = 0; i < fragments; i++)
             {
-                var (data, length) = FragmentBytes(path, sequence, i);
+                var (data, length) = fragment(i);
                 new ReadOnlySpan<byte>((void*)data, checked((int)length)).CopyTo(joined.AsSpan((int)at));
                 at += length;
             }
             fixed (byte* data = joined) action(data, total, 0);
         }
-        GC.KeepAlive(sequence);
-        GC.KeepAlive(dataSet);
     }
 
     static (IntPtr Data, long Length) FragmentBytesCore(gdcm.SequenceOfFragments sequence, int index)

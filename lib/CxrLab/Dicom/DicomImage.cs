@@ -20,11 +20,12 @@ public sealed class DicomImage : IDisposable
     /// (plus 1 MiB): a corrupt header must not make us allocate gigabytes.</summary>
     public const long MaxCompressionRatio = 1000;
 
-    readonly gdcm.Reader reader; // a gdcm.ImageReader when GDCM decodes
+    gdcm.Reader? reader; // a gdcm.ImageReader when GDCM decodes; null when the own header walk read the file (until a lookup needs GDCM)
     readonly gdcm.Image? image; // null when our codec decodes (PixelCodec)
     readonly PixelCodec codec;
-    readonly gdcm.DataSet dataSet;
-    readonly gdcm.StringFilter strings;
+    gdcm.DataSet? dataSet;
+    gdcm.StringFilter? strings;
+    readonly DicomDataSet? own; // the header as DicomPreflight walked it, when GDCM did not parse the file
     readonly PreflightResult layout;
     readonly int decodedBitsAllocated;
     Array? decoded; // typed stored values of all frames, bits normalised
@@ -43,15 +44,15 @@ public sealed class DicomImage : IDisposable
         }
     }
 
-    DicomImage(string path, gdcm.Reader reader, PreflightResult layout)
+    /// <summary>Reads the attributes from GDCM's parse (<paramref name="reader"/>), or from the own header walk
+    /// (<paramref name="reader"/> null: <see cref="PreflightResult.Header"/>, GDCM not involved).</summary>
+    DicomImage(string path, gdcm.Reader? reader, PreflightResult layout)
     {
         Path = path;
         this.reader = reader;
         this.layout = layout;
-        var file = reader.GetFile();
-        dataSet = file.GetDataSet();
-        strings = new gdcm.StringFilter();
-        strings.SetFile(file);
+        if (reader is null) own = layout.Header ?? throw new ArgumentException("the own header walk kept no values", nameof(layout));
+        else AttachStrings(reader);
         TransferSyntaxUID = GetOrDefault(DicomTags.TransferSyntaxUID, "") is { Length: > 0 } ts ? ts : layout.TransferSyntaxUid;
 
         if (reader is gdcm.ImageReader imageReader)
@@ -77,7 +78,7 @@ public sealed class DicomImage : IDisposable
         else
         {
             // Our codec decodes: the layout is the header's (Open checked DicomCodecs.Supports first).
-            codec = DicomCodecs.For(layout.TransferSyntaxUid);
+            codec = own is null ? DicomCodecs.For(layout.TransferSyntaxUid) : DicomCodecs.ForOwnHeader(layout.TransferSyntaxUid);
             Rows = GetOrDefault(DicomTags.Rows, 0);
             Columns = GetOrDefault(DicomTags.Columns, 0);
             NumberOfFrames = Math.Max(1, GetOrDefault(DicomTags.NumberOfFrames, 1)); // pydicom: `NumberOfFrames or 1`
@@ -89,7 +90,9 @@ public sealed class DicomImage : IDisposable
             PixelRepresentation = GetOrDefault(DicomTags.PixelRepresentation, 0);
             PhotometricInterpretation = GetOrDefault(DicomTags.PhotometricInterpretation, "");
             DecodedPhotometricInterpretation = PhotometricInterpretation;
-            if (codec == PixelCodec.JpegLs) codec = DicomCodecs.ChooseJpegLs(dataSet, Rows, Columns, BitsAllocated);
+            if (codec == PixelCodec.JpegLs)
+                codec = own is null ? DicomCodecs.ChooseJpegLs(dataSet!, Rows, Columns, BitsAllocated)
+                    : DicomCodecs.ChooseJpegLs(ReadFragments().Blob.AsSpan(0, layout.Fragments is { Count: > 0 } f ? (int)f[0].Length : 0), Rows, Columns, BitsAllocated);
         }
 
         RescaleSlope = TryGet<double>(DicomTags.RescaleSlope, out var slope) ? slope : null;
@@ -112,12 +115,15 @@ public sealed class DicomImage : IDisposable
         if (!File.Exists(path)) throw new DicomException(path, "file not found");
         var layout = DicomPreflight.Check(path);
         if (layout.PixelDataBytes < 0) throw new DicomException(path, "no pixel data (7FE0,0010): not an image");
-        if (layout.HasFrameIncrementPointer && !layout.HasNumberOfFrames)
-            // GDCM 3.0's ImageReader fails an assertion (aborting the process) on exactly this combination.
-            throw new DicomException(path, "Frame Increment Pointer (0028,0009) without Number of Frames (0028,0008): " +
-                                           "GDCM 3.0 aborts on such files, so CxrLab refuses them");
         ValidateRle(path, layout);
         JpegHeaderCheck.Validate(path, layout);
+        // GDCM 3.0's ImageReader fails an assertion (aborting the process) on a Frame Increment Pointer without Number
+        // of Frames; pydicom reads such a file as one frame, and so does the own header walk.
+        var gdcmAborts = layout.HasFrameIncrementPointer && !layout.HasNumberOfFrames;
+        if (TryOpenWithOwnHeader(path, layout, gdcmAborts) is { } walked) return walked;
+        if (gdcmAborts)
+            throw new DicomException(path, "Frame Increment Pointer (0028,0009) without Number of Frames (0028,0008) in a layout CxrLab's own " +
+                                           "reader does not decode (colour or compressed): GDCM 3.0 aborts on such files, so CxrLab refuses them");
         if (TryOpenForOwnCodec(path, layout) is { } own) return own;
         var reader = new gdcm.ImageReader();
         try
@@ -133,6 +139,56 @@ public sealed class DicomImage : IDisposable
         catch
         {
             reader.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens the file when CxrLab reads it entirely itself (the own header walk, then pixels from the file or our
+    /// codecs: no GDCM code runs, so a damaged file cannot crash the process); null when GDCM would be needed — then
+    /// <see cref="Open"/> (or an isolated worker) reads it. Bad input is a <see cref="DicomException"/> as with Open.</summary>
+    public static DicomImage? OpenWithoutGdcm(string path)
+    {
+        if (!File.Exists(path)) throw new DicomException(path, "file not found");
+        var layout = DicomPreflight.Check(path);
+        if (layout.PixelDataBytes < 0) throw new DicomException(path, "no pixel data (7FE0,0010): not an image");
+        ValidateRle(path, layout);
+        JpegHeaderCheck.Validate(path, layout);
+        return TryOpenWithOwnHeader(path, layout, layout.HasFrameIncrementPointer && !layout.HasNumberOfFrames);
+    }
+
+    /// <summary>Syntaxes whose pixels the own header walk reaches without GDCM: uncompressed little and big endian, deflated.</summary>
+    static readonly HashSet<string> PlainSyntaxes = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"];
+
+    /// <summary>A plain file (<see cref="PlainSyntaxes"/>; or, with <paramref name="anyOwnCodec"/>, any syntax our codecs decode)
+    /// read entirely by CxrLab: attributes from <see cref="DicomPreflight"/>'s bounded walk, pixels straight from the file
+    /// at the offset it found. Null when the layout is one only GDCM decodes (colour, 1-bit, a value the walk did not
+    /// keep...), and GDCM reads the file as before.</summary>
+    static DicomImage? TryOpenWithOwnHeader(string path, PreflightResult layout, bool anyOwnCodec)
+    {
+        if (layout.Header is null) return null;
+        var codec = DicomCodecs.ForOwnHeader(layout.TransferSyntaxUid);
+        if (codec == PixelCodec.Gdcm || (codec != PixelCodec.Native && !anyOwnCodec)) return null;
+        if (codec == PixelCodec.Native ? layout.Encapsulated || layout.PixelDataOffset < 0 : !layout.Encapsulated || layout.Fragments is not { Count: > 0 }) return null;
+        // The pixel description must be plain values the walk kept (GDCM reads anything else, e.g. a UN it has in its dictionary).
+        foreach (var tag in (ReadOnlySpan<DicomTag>)[DicomTags.Rows, DicomTags.Columns, DicomTags.BitsAllocated, DicomTags.BitsStored,
+                     DicomTags.SamplesPerPixel, DicomTags.PhotometricInterpretation, DicomTags.PixelRepresentation])
+            if (DicomHeader.TryFormat(layout.Header, tag, out _) != HeaderLookup.Found) return null;
+        DicomImage? result = null;
+        try
+        {
+            result = new DicomImage(path, null, layout);
+            if (!DicomCodecs.Supports(codec, result.SamplesPerPixel, result.PhotometricInterpretation, result.Rows, result.Columns,
+                    result.BitsAllocated, result.BitsStored, result.NumberOfFrames, layout.Fragments?.Count ?? 0))
+            {
+                result.Dispose();
+                return null;
+            }
+            result.Validate();
+            return result;
+        }
+        catch
+        {
+            result?.Dispose();
             throw;
         }
     }
@@ -163,7 +219,7 @@ public sealed class DicomImage : IDisposable
                 // GDCM decodes this one (colour, say); a JPEG 2000 stream must first agree with the header.
                 if (codec == PixelCodec.Jpeg2000 && result.Rows > 0 && result.Columns > 0 && result.SamplesPerPixel > 0 && result.BitsAllocated > 0
                     && (fragments == result.NumberOfFrames || result.NumberOfFrames == 1))
-                    DicomCodecs.CheckJpeg2000Headers(path, result.dataSet, result.Rows, result.Columns, result.NumberOfFrames,
+                    DicomCodecs.CheckJpeg2000Headers(path, result.dataSet!, result.Rows, result.Columns, result.NumberOfFrames,
                         result.SamplesPerPixel, result.BitsAllocated);
                 result.Dispose();
                 return null;
@@ -273,8 +329,9 @@ public sealed class DicomImage : IDisposable
     public bool Contains(DicomTag tag)
     {
         ThrowIfDisposed();
+        if (own is not null) return own[tag] is not null;
         using var t = tag.ToGdcm();
-        var found = tag.Group == 0x0002 ? reader.GetFile().GetHeader().FindDataElement(t) : dataSet.FindDataElement(t);
+        var found = tag.Group == 0x0002 ? reader!.GetFile().GetHeader().FindDataElement(t) : dataSet!.FindDataElement(t);
         GC.KeepAlive(reader);
         return found;
     }
@@ -304,9 +361,42 @@ public sealed class DicomImage : IDisposable
     {
         value = "";
         if (!Contains(tag)) return false;
+        if (own is not null)
+        {
+            var found = DicomHeader.TryFormat(own, tag, out value);
+            if (found != HeaderLookup.Unknown) return found == HeaderLookup.Found;
+            value = "";
+            if (!AttachGdcmForLookups()) return false;
+        }
         using var t = tag.ToGdcm();
-        value = (strings.ToString(t) ?? "").Trim(' ', '\0');
+        value = (strings!.ToString(t) ?? "").Trim(' ', '\0');
         GC.KeepAlive(reader); // the SWIG wrappers borrow the reader's objects; its finalizer must not run mid-call
+        return true;
+    }
+
+    void AttachStrings(gdcm.Reader parsed)
+    {
+        var file = parsed.GetFile();
+        dataSet = file.GetDataSet();
+        strings = new gdcm.StringFilter();
+        strings.SetFile(file);
+    }
+
+    /// <summary>A file read by the own header walk, asked for a value it does not format (a VR it has no rule for, an
+    /// implicit-VR tag outside its small dictionary): GDCM parses the header (up to the Pixel Data) once, for lookups only.</summary>
+    bool AttachGdcmForLookups()
+    {
+        if (strings is not null) return true;
+        var parsed = new gdcm.Reader();
+        parsed.SetFileName(Path);
+        using var pixelData = DicomTags.PixelData.ToGdcm();
+        if (!parsed.ReadUpToTag(pixelData))
+        {
+            parsed.Dispose();
+            return false;
+        }
+        reader = parsed;
+        AttachStrings(parsed);
         return true;
     }
 
@@ -378,6 +468,7 @@ public sealed class DicomImage : IDisposable
     }
 
     /// <summary>Copies 16-bit words keeping the low <paramref name="bits"/> (masked, or sign-extended when signed).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     static void CopyNormalized16(ReadOnlySpan<ushort> source, Span<ushort> target, int bits, bool signed)
     {
         if (bits == 16) { source.CopyTo(target); return; }
@@ -483,14 +574,125 @@ public sealed class DicomImage : IDisposable
                 ReadDisplayValues(f, scaling).CopyTo(all, f * PixelsPerFrame);
             return all;
         }
+        if (IsMonochrome && TryDisplayByTable(frame, scaling) is { } mapped) return mapped;
         var values = ReadModality(frame);
         var (min, max) = ApplyVoi(values, 0, true);
         PixelPipeline.ToDisplay(values, IsMonochrome1, scaling, min, max);
         return values;
     }
 
+    /// <summary>The display stage of one frame of 8- or 16-bit stored values through a table: modality, VOI and display are
+    /// each a function of the stored value alone (min–max scaling needs only the extremes over the values present), so
+    /// the pipeline runs once over the ≤ 65,536 possible values and each pixel is one lookup. The same elementwise
+    /// arithmetic on the same inputs: the result equals the per-pixel path bit for bit, at a fraction of its passes over
+    /// a real-size image. Null for other layouts (32-bit, colour).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    unsafe float[]? TryDisplayByTable(int frame, DisplayScaling scaling)
+    {
+        var all = Decode();
+        var type = all.GetType();
+        int bias, domain;
+        if (type == typeof(ushort[])) (bias, domain) = (0, 65536);
+        else if (type == typeof(short[])) (bias, domain) = (32768, 65536);
+        else if (type == typeof(byte[])) (bias, domain) = (0, 256);
+        else if (type == typeof(sbyte[])) (bias, domain) = (128, 256);
+        else return null;
+        var count = PixelsPerFrame;
+        var start = checked(CheckFrame(frame) * count);
+        // Table indices (stored value + bias) of this frame's pixels, and which occur.
+        var indices = type == typeof(ushort[]) ? null : PixelBuffers.Rent<ushort>(count);
+        try
+        {
+            var index = indices is null ? ((ushort[])all).AsSpan(start, count) : indices.AsSpan(0, count);
+            if (indices is null) { } // unsigned 16-bit: the stored values are the indices
+            else if (type == typeof(short[]))
+            {
+                var source = ((short[])all).AsSpan(start, count);
+                for (var i = 0; i < count; i++) index[i] = (ushort)(source[i] + 32768);
+            }
+            else if (type == typeof(byte[]))
+            {
+                var source = ((byte[])all).AsSpan(start, count);
+                for (var i = 0; i < count; i++) index[i] = source[i];
+            }
+            else
+            {
+                var source = ((sbyte[])all).AsSpan(start, count);
+                for (var i = 0; i < count; i++) index[i] = (ushort)(source[i] + 128);
+            }
+            var (first, last) = MinMax(index);
+
+            // The per-pixel path's steps on the table: stored value as float, modality, VOI, then display.
+            var table = new float[domain];
+            for (var i = 0; i < domain; i++) table[i] = i - bias;
+            PixelPipeline.ApplyModality(table, RescaleSlope, RescaleIntercept, ModalityLut);
+            var (min, max) = ApplyVoi(table, 0, true);
+            if (scaling == DisplayScaling.MinMax)
+            {
+                // The extremes of the mapped values present. Over [first, last] a monotonic table (windows, rescales, most
+                // LUTs) has them at its ends; otherwise every present index is looked at.
+                float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
+                var span = table.AsSpan(first, last - first + 1);
+                if (IsMonotonic(span)) (lo, hi) = (Math.Min(span[0], span[^1]), Math.Max(span[0], span[^1]));
+                else
+                {
+                    var present = new bool[domain];
+                    foreach (var v in index) present[v] = true;
+                    for (var i = first; i <= last; i++)
+                        if (present[i]) { var v = table[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+                }
+                (min, max) = (lo, hi);
+            }
+            PixelPipeline.ScaleToDisplay(table, IsMonochrome1, min, max);
+
+            var output = PixelBuffers.Rent<float>(count);
+            fixed (float* t = table)
+            fixed (ushort* x = index)
+            fixed (float* o = output)
+                for (var i = 0; i < count; i++) o[i] = t[x[i]]; // x[i] < domain = table.Length
+            return output;
+        }
+        finally
+        {
+            if (indices is not null) PixelBuffers.Return(indices);
+        }
+    }
+
+    /// <summary>Smallest and largest of the indices (vectorised).</summary>
+    static (int Min, int Max) MinMax(ReadOnlySpan<ushort> values)
+    {
+        ushort lo = ushort.MaxValue, hi = 0;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= Vector256<ushort>.Count)
+        {
+            var vlo = Vector256.Create(ushort.MaxValue);
+            var vhi = Vector256<ushort>.Zero;
+            for (; i <= values.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
+            {
+                var v = Vector256.Create(values.Slice(i, Vector256<ushort>.Count));
+                vlo = Vector256.Min(vlo, v);
+                vhi = Vector256.Max(vhi, v);
+            }
+            for (var k = 0; k < Vector256<ushort>.Count; k++) { lo = Math.Min(lo, vlo[k]); hi = Math.Max(hi, vhi[k]); }
+        }
+        for (; i < values.Length; i++) { lo = Math.Min(lo, values[i]); hi = Math.Max(hi, values[i]); }
+        return (lo, hi);
+    }
+
+    /// <summary>Whether the values never decrease, or never increase (ties allowed; false with a NaN).</summary>
+    static bool IsMonotonic(ReadOnlySpan<float> values)
+    {
+        bool up = true, down = true;
+        for (var i = 1; i < values.Length && (up || down); i++)
+        {
+            if (!(values[i] >= values[i - 1])) up = false;
+            if (!(values[i] <= values[i - 1])) down = false;
+        }
+        return up || down;
+    }
+
     /// <summary>Applies the VOI in place; returns its nominal output range (used by <see cref="DisplayScaling.VoiRange"/>).</summary>
-    (double Min, double Max) ApplyVoi(float[] values, int index, bool preferLut)
+    (double Min, double Max) ApplyVoi(Span<float> values, int index, bool preferLut)
     {
         var signed = PixelRepresentation == 1;
         var stored = PixelPipeline.WindowOutputRange(BitsStored, signed, RescaleSlope, RescaleIntercept, ModalityLut);
@@ -604,15 +806,27 @@ public sealed class DicomImage : IDisposable
     {
         var count = checked(PixelsPerFrame * NumberOfFrames);
         var signed = PixelRepresentation == 1;
+        // From the pool: an array given back (ReturnBuffer, or a disposed image's) reuses its pages instead of faulting in fresh ones.
         Array result = LayoutBits switch
         {
-            8 => signed ? GC.AllocateUninitializedArray<sbyte>(count) : GC.AllocateUninitializedArray<byte>(count),
-            16 => signed ? GC.AllocateUninitializedArray<short>(count) : GC.AllocateUninitializedArray<ushort>(count),
-            _ => signed ? GC.AllocateUninitializedArray<int>(count) : GC.AllocateUninitializedArray<uint>(count),
+            8 => signed ? PixelBuffers.Rent<sbyte>(count) : PixelBuffers.Rent<byte>(count),
+            16 => signed ? PixelBuffers.Rent<short>(count) : PixelBuffers.Rent<ushort>(count),
+            _ => signed ? PixelBuffers.Rent<int>(count) : PixelBuffers.Rent<uint>(count),
         };
         var bytes = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(result), checked(count * (LayoutBits / 8)));
+        if (codec == PixelCodec.Native && LayoutBits == 16)
+        {
+            ReadNativeSamples(bytes); // 16-bit samples are put in order and normalised chunk by chunk while the chunk is in cache
+            GC.KeepAlive(reader);
+            return result;
+        }
         if (codec == PixelCodec.Native) ReadNativeSamples(bytes);
-        else DicomCodecs.Decode(Path, dataSet, codec, Rows, Columns, NumberOfFrames, LayoutBits / 8, bytes);
+        else if (own is not null)
+        {
+            var (blob, fragments) = ReadFragments();
+            DicomCodecs.Decode(Path, blob, fragments, codec, Rows, Columns, NumberOfFrames, LayoutBits / 8, bytes);
+        }
+        else DicomCodecs.Decode(Path, dataSet!, codec, Rows, Columns, NumberOfFrames, LayoutBits / 8, bytes);
         GC.KeepAlive(reader);
         if (LayoutBits == 16)
         {
@@ -623,19 +837,73 @@ public sealed class DicomImage : IDisposable
         return result;
     }
 
-    /// <summary>Native little-endian samples from the file into <paramref name="target"/> (Validate checked that the Pixel
-    /// Data value holds them). The file may have changed since Open: a short read is an error, not garbage.</summary>
+    /// <summary>Bytes read (and then put in order) at a time: small enough that the fix-up pass finds them in cache.</summary>
+    const int NativeChunkBytes = 256 * 1024;
+
+    /// <summary>Native samples from the file (or the inflated data set) into <paramref name="target"/> in sequential chunk
+    /// reads, each put in host order — and, for 16-bit samples, normalised to Bits Stored — while it is still in cache
+    /// (Validate checked that the Pixel Data value holds them). The file may have changed since Open: a short read is an
+    /// error, not garbage.</summary>
     void ReadNativeSamples(Span<byte> target)
     {
-        using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
         var offset = layout.PixelDataOffset;
-        while (!target.IsEmpty)
+        using var handle = layout.Inflated is null ? File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read) : null;
+        var rest = target;
+        while (!rest.IsEmpty)
         {
-            var n = RandomAccess.Read(handle, target, offset);
-            if (n <= 0) throw new DicomException(Path, $"the file ended while reading Pixel Data at byte {offset} (changed since it was opened?)");
-            target = target[n..];
-            offset += n;
+            var chunk = rest[..Math.Min(rest.Length, NativeChunkBytes)];
+            if (layout.Inflated is { } inflated) inflated.AsSpan(checked((int)offset), chunk.Length).CopyTo(chunk);
+            else
+                for (var filled = 0; filled < chunk.Length;)
+                {
+                    var n = RandomAccess.Read(handle!, chunk[filled..], offset + filled);
+                    if (n <= 0) throw new DicomException(Path, $"the file ended while reading Pixel Data at byte {offset + filled} (changed since it was opened?)");
+                    filled += n;
+                }
+            PutInOrder(chunk);
+            rest = rest[chunk.Length..];
+            offset += chunk.Length;
         }
+    }
+
+    /// <summary>Explicit VR big endian: pydicom reads the samples with a big-endian dtype (8-bit samples stay as they are).
+    /// 16-bit samples also keep only their Bits Stored (ReadNativeSamples' caller skips its own pass for them).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    void PutInOrder(Span<byte> chunk)
+    {
+        if (LayoutBits == 16)
+        {
+            var words = MemoryMarshal.Cast<byte, ushort>(chunk[..(chunk.Length & ~1)]);
+            if (layout.BigEndian) System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(words, words);
+            CopyNormalized16(words, words, Math.Clamp(BitsStored, 1, 16), PixelRepresentation == 1);
+        }
+        else if (layout.BigEndian && LayoutBits == 32)
+        {
+            var words = MemoryMarshal.Cast<byte, uint>(chunk[..(chunk.Length & ~3)]);
+            System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(words, words);
+        }
+    }
+
+    /// <summary>The encapsulated fragments the own header walk located, read into one array (the offset table excluded).</summary>
+    (byte[] Blob, List<(int Start, int Length)> Fragments) ReadFragments()
+    {
+        var located = layout.Fragments ?? [];
+        var total = located.Sum(f => f.Length);
+        if (total > Array.MaxLength) throw new DicomException(Path, $"{total} bytes of Pixel Data fragments: more than one array holds");
+        var blob = GC.AllocateUninitializedArray<byte>((int)total);
+        var fragments = new List<(int, int)>(located.Count);
+        var at = 0;
+        using var handle = layout.Inflated is null ? File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read) : null;
+        foreach (var (offset, length) in located)
+        {
+            var span = blob.AsSpan(at, (int)length);
+            if (layout.Inflated is { } inflated) inflated.AsSpan(checked((int)offset), span.Length).CopyTo(span);
+            else if (RandomAccess.Read(handle!, span, offset) != span.Length)
+                throw new DicomException(Path, $"the file ended while reading a Pixel Data fragment at byte {offset} (changed since it was opened?)");
+            fragments.Add((at, (int)length));
+            at += (int)length;
+        }
+        return (blob, fragments);
     }
 
     /// <summary>Typed stored values read straight from GDCM's parsed Pixel Data value: one pass from native memory
@@ -742,8 +1010,19 @@ public sealed class DicomImage : IDisposable
     List<DicomLut> ReadLuts(DicomTag sequenceTag)
     {
         var result = new List<DicomLut>();
+        if (own is not null)
+        {
+            var i = 0;
+            foreach (var nested in own[sequenceTag]?.Items ?? [])
+            {
+                i++;
+                string? explanation = DicomHeader.TryFormat(nested, DicomTags.LUTExplanation, out var text) == HeaderLookup.Found ? text : null;
+                if (ToLut(sequenceTag, i, nested.Words(DicomTags.LUTDescriptor), nested.Words(DicomTags.LUTData), explanation) is { } lut) result.Add(lut);
+            }
+            return result;
+        }
         using var t = sequenceTag.ToGdcm();
-        if (!dataSet.FindDataElement(t)) return result;
+        if (!dataSet!.FindDataElement(t)) return result;
         using var element = dataSet.GetDataElement(t);
         using var sequence = element.GetValueAsSQ();
         if (sequence is null || sequence.GetPointer() is null) return result;
@@ -752,23 +1031,28 @@ public sealed class DicomImage : IDisposable
         {
             using var item = sequence.GetItem(i);
             using var nested = item.GetNestedDataSet();
-            var descriptor = ReadWords(nested, DicomTags.LUTDescriptor);
-            var data = ReadWords(nested, DicomTags.LUTData);
-            if (descriptor is null || data is null || descriptor.Length < 3) continue;
-            var entries = descriptor[0] == 0 ? 65536 : descriptor[0];
-            // The first mapped value is signed when the pixel values it maps are (PS3.3 C.11.1.1.1).
-            int first = PixelRepresentation == 1 ? (short)descriptor[1] : descriptor[1];
-            var bits = descriptor[2];
-            if (data.Length < entries)
-                throw new DicomException(Path, $"{sequenceTag} item {i}: LUT Data has {data.Length} entries, the descriptor says {entries}");
             string? explanation = null;
             using (var et = DicomTags.LUTExplanation.ToGdcm())
                 if (nested.FindDataElement(et))
                     explanation = AsciiValue(nested, et);
-            result.Add(new DicomLut(first, bits, data[..entries], explanation));
+            if (ToLut(sequenceTag, (int)i, ReadWords(nested, DicomTags.LUTDescriptor), ReadWords(nested, DicomTags.LUTData), explanation) is { } lut)
+                result.Add(lut);
         }
         GC.KeepAlive(reader);
         return result;
+    }
+
+    /// <summary>One LUT item (1-based <paramref name="item"/>) from its descriptor and data words; null when either is missing.</summary>
+    DicomLut? ToLut(DicomTag sequenceTag, int item, ushort[]? descriptor, ushort[]? data, string? explanation)
+    {
+        if (descriptor is null || data is null || descriptor.Length < 3) return null;
+        var entries = descriptor[0] == 0 ? 65536 : descriptor[0];
+        // The first mapped value is signed when the pixel values it maps are (PS3.3 C.11.1.1.1).
+        int first = PixelRepresentation == 1 ? (short)descriptor[1] : descriptor[1];
+        var bits = descriptor[2];
+        if (data.Length < entries)
+            throw new DicomException(Path, $"{sequenceTag} item {item}: LUT Data has {data.Length} entries, the descriptor says {entries}");
+        return new DicomLut(first, bits, data[..entries], explanation);
     }
 
     static ushort[]? ReadWords(gdcm.DataSet set, DicomTag tag)
@@ -847,14 +1131,20 @@ public sealed class DicomImage : IDisposable
 
     void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 
+    /// <summary>Gives back an array this class handed out (<see cref="ReadRaw"/>'s stored values, the float stages) that the
+    /// caller no longer uses: the next image of the same size decodes into it instead of into freshly faulted-in pages
+    /// (measured ~0.5 ms per 2 MB). Optional; never use the array afterwards.</summary>
+    public static void ReturnBuffer(Array array) => PixelBuffers.Return(array);
+
     public void Dispose()
     {
         if (disposed) return;
         disposed = true;
-        strings.Dispose();
-        dataSet.Dispose();
+        strings?.Dispose();
+        dataSet?.Dispose();
         image?.Dispose();
-        reader.Dispose();
+        reader?.Dispose();
+        if (decoded is not null && decodedWithoutCodec) PixelBuffers.Return(decoded); // never handed out: ReadRaw copies or takes it
         decoded = null;
     }
 

@@ -13,18 +13,23 @@ namespace CxrLab.Dicom;
 /// <param name="HasFrameIncrementPointer">(0028,0009) is present at the top level.</param>
 /// <param name="Fragments">File offsets and lengths of the encapsulated pixel data fragments after the offset table
 /// (offsets into the inflated data set for deflated files).</param>
-/// <param name="PixelDataOffset">File offset of the top-level native (not encapsulated) Pixel Data value; -1 when
-/// there is none or the data set is deflated.</param>
+/// <param name="PixelDataOffset">Offset of the top-level native (not encapsulated) Pixel Data value: in the file, or in
+/// <paramref name="Inflated"/> for a deflated data set; -1 when there is none.</param>
+/// <param name="Header">Every element value the walk passed (file meta and data set, sequences included, Pixel Data
+/// excluded): what <see cref="DicomImage"/> reads a plain file's attributes from without GDCM.</param>
+/// <param name="BigEndian">The data set is big endian (explicit VR big endian).</param>
+/// <param name="Inflated">The inflated data set of a deflated file (null otherwise).</param>
 internal sealed record PreflightResult(string TransferSyntaxUid, long FileBytes, long PixelDataBytes, bool Encapsulated,
     bool HasNumberOfFrames = false, bool HasFrameIncrementPointer = false, IReadOnlyList<(long Offset, long Length)>? Fragments = null,
-    long PixelDataOffset = -1);
+    long PixelDataOffset = -1, DicomDataSet? Header = null, bool BigEndian = false, byte[]? Inflated = null);
 
 /// <summary>
 /// Walks a file's element headers (tag, VR, length — never the values) and checks every declared
 /// length against the bytes that are really there, before GDCM reads the file.
 /// Why: GDCM allocates a value's buffer from its length field before reading it, so a crafted length
 /// (up to 4 GiB) in a small file would allocate that much; deep nesting would recurse without bound.
-/// This is a bounds check, not a DICOM parser: values are decoded by GDCM only.
+/// The walk also keeps the values it passes (<see cref="PreflightResult.Header"/>, at most
+/// <see cref="DicomHeader.MaxValueBytes"/> each): a plain file is then read without GDCM (<see cref="DicomImage"/>).
 /// </summary>
 internal static class DicomPreflight
 {
@@ -82,10 +87,11 @@ internal static class DicomPreflight
         if (ts == Deflated)
         {
             var inflated = Inflate(source, pos, path);
-            var inner = new Walker(new MemorySource(inflated), path) { Explicit = true, BigEndian = false };
-            inner.WalkDataSet(0, inflated.Length, 0, topLevel: true);
+            var inner = new Walker(new MemorySource(inflated), path, walker.Top) { Explicit = true, BigEndian = false };
+            inner.WalkDataSet(0, inflated.Length, 0, inner.Top, topLevel: true);
             inner.CheckPixelFormat(ts);
-            return new PreflightResult(ts, source.Length, inner.PixelDataBytes, inner.Encapsulated, inner.HasNumberOfFrames, inner.HasFrameIncrementPointer, inner.Fragments);
+            return new PreflightResult(ts, source.Length, inner.PixelDataBytes, inner.Encapsulated, inner.HasNumberOfFrames, inner.HasFrameIncrementPointer, inner.Fragments,
+                inner.Encapsulated ? -1 : inner.PixelDataOffset, inner.Top, false, inflated);
         }
 
         if (pos >= source.Length)
@@ -94,11 +100,11 @@ internal static class DicomPreflight
         walker.BigEndian = ts == ExplicitBig;
         walker.Explicit = ts != ImplicitLittle;
         walker.SniffEncoding(pos, ts is null);
-        walker.WalkDataSet(pos, source.Length, 0, topLevel: true);
+        walker.WalkDataSet(pos, source.Length, 0, walker.Top, topLevel: true);
         walker.CheckPixelFormat(ts);
         ts ??= walker.Explicit ? (walker.BigEndian ? ExplicitBig : "1.2.840.10008.1.2.1") : ImplicitLittle;
         return new PreflightResult(ts, source.Length, walker.PixelDataBytes, walker.Encapsulated, walker.HasNumberOfFrames, walker.HasFrameIncrementPointer, walker.Fragments,
-            walker.Encapsulated ? -1 : walker.PixelDataOffset);
+            walker.Encapsulated ? -1 : walker.PixelDataOffset, walker.Top, walker.BigEndian);
     }
 
     static byte[] Inflate(Source source, long start, string path)
@@ -125,8 +131,11 @@ internal static class DicomPreflight
         return output.ToArray();
     }
 
-    sealed class Walker(Source source, string path)
+    sealed class Walker(Source source, string path, DicomDataSet? top = null)
     {
+        /// <summary>Where the top-level values go (the file meta's too).</summary>
+        public DicomDataSet Top { get; } = top ?? new DicomDataSet();
+
         public bool Explicit { get; set; } = true;
         public bool BigEndian { get; set; }
         public long PixelDataBytes { get; private set; } = -1;
@@ -183,6 +192,7 @@ internal static class DicomPreflight
                 }
                 if (length == Undefined || valueStart + length > source.Length)
                     throw Fail($"file meta element (0002,{element:X4}) at byte {pos} declares {length} bytes, beyond the end of the file ({source.Length} bytes)");
+                Keep(Top, 0x0002, element, $"{(char)header[4]}{(char)header[5]}", valueStart, length, false);
                 if (element == 0x0010)
                 {
                     if (length > 64) throw Fail($"transfer syntax UID (0002,0010) is {length} bytes long; a UID has at most 64");
@@ -220,7 +230,20 @@ internal static class DicomPreflight
             Explicit = looksExplicit;
         }
 
-        public long WalkDataSet(long pos, long end, int depth, bool topLevel = false, bool untilItemEnd = false)
+        /// <summary>Keeps an element's value in <paramref name="into"/> (not read when longer than DicomHeader.MaxValueBytes).</summary>
+        void Keep(DicomDataSet? into, ushort group, ushort element, string? vr, long valueStart, long length, bool bigEndian, List<DicomDataSet>? items = null)
+        {
+            if (into is null) return;
+            byte[]? value = null;
+            if (items is null && length <= DicomHeader.MaxValueBytes)
+            {
+                value = length == 0 ? [] : new byte[length];
+                if (!source.Read(valueStart, value)) throw Fail($"could not read element ({group:X4},{element:X4}) at byte {valueStart}");
+            }
+            into.Elements[(uint)group << 16 | element] = new DicomElement(vr, value, bigEndian, items);
+        }
+
+        public long WalkDataSet(long pos, long end, int depth, DicomDataSet? into, bool topLevel = false, bool untilItemEnd = false)
         {
             if (depth > MaxDepth) throw Fail($"sequences nested deeper than {MaxDepth} levels at byte {pos}");
             while (pos < end)
@@ -285,9 +308,11 @@ internal static class DicomPreflight
                     }
                     else if (vr is null or "SQ" or "UN")
                     {
+                        List<DicomDataSet>? items = into is null ? null : [];
+                        Keep(into, group, element, vr, valueStart, 0, BigEndian, items);
                         // An undefined-length UN is a sequence encoded implicit VR little endian (PS3.5 6.2.2).
-                        if (vr == "UN") pos = WithEncoding(false, false, () => WalkSequence(valueStart, end, true, depth + 1));
-                        else pos = WalkSequence(valueStart, end, true, depth + 1);
+                        if (vr == "UN") pos = WithEncoding(false, false, () => WalkSequence(valueStart, end, true, depth + 1, items));
+                        else pos = WalkSequence(valueStart, end, true, depth + 1, items);
                     }
                     else throw Fail($"element ({group:X4},{element:X4}) at byte {pos} has an undefined length, which VR {vr} does not allow");
                     continue;
@@ -300,9 +325,12 @@ internal static class DicomPreflight
                     CheckImageAttribute(pos, group, element, vr, expectedVr, valueStart, length);
                 if (vr == "SQ" || (vr is null or "UN" && length >= 8 && StartsWithItem(valueStart)))
                 {
-                    if (vr == "UN") WithEncoding(false, false, () => WalkSequence(valueStart, valueStart + length, false, depth + 1));
-                    else WalkSequence(valueStart, valueStart + length, false, depth + 1);
+                    List<DicomDataSet>? items = into is null ? null : [];
+                    Keep(into, group, element, vr, valueStart, length, BigEndian, items);
+                    if (vr == "UN") WithEncoding(false, false, () => WalkSequence(valueStart, valueStart + length, false, depth + 1, items));
+                    else WalkSequence(valueStart, valueStart + length, false, depth + 1, items);
                 }
+                else if (!isPixelData) Keep(into, group, element, vr, valueStart, length, BigEndian);
                 pos = valueStart + length;
             }
             if (untilItemEnd) throw Fail("truncated: an item of undefined length has no item delimiter before the end of the file");
@@ -387,7 +415,7 @@ internal static class DicomPreflight
             return U16(b, BigEndian) == 0xFFFE && U16(b[2..], BigEndian) == 0xE000;
         }
 
-        long WalkSequence(long pos, long end, bool undefinedLength, int depth)
+        long WalkSequence(long pos, long end, bool undefinedLength, int depth, List<DicomDataSet>? items)
         {
             if (depth > MaxDepth) throw Fail($"sequences nested deeper than {MaxDepth} levels at byte {pos}");
             while (true)
@@ -401,15 +429,17 @@ internal static class DicomPreflight
                 if (group == 0xFFFE && element == 0xE0DD) return pos + 8;
                 if (group != 0xFFFE || element != 0xE000)
                     throw Fail($"expected a sequence item (FFFE,E000) at byte {pos}, found ({group:X4},{element:X4})");
+                var item = items is null ? null : new DicomDataSet();
+                items?.Add(item!);
                 if (length == Undefined)
                 {
-                    pos = WalkDataSet(pos + 8, end, depth, untilItemEnd: true);
+                    pos = WalkDataSet(pos + 8, end, depth, item, untilItemEnd: true);
                 }
                 else
                 {
                     if (pos + 8 + length > end)
                         throw Fail($"sequence item at byte {pos} declares {length} bytes but only {end - pos - 8} remain (truncated or corrupt length)");
-                    WalkDataSet(pos + 8, pos + 8 + length, depth);
+                    WalkDataSet(pos + 8, pos + 8 + length, depth, item);
                     pos += 8 + length;
                 }
             }

@@ -18,7 +18,8 @@ public static class PixelPipeline
     public static float[] ToFloat(Array raw, long start, int count)
     {
         var n = count;
-        var output = new float[n];
+        var output = PixelBuffers.Rent<float>(n); // every element is written below
+
         var s = (int)start;
         // Exact type tests: the CLR lets a short[] pass "is ushort[]" (and sbyte[]/byte[], int[]/uint[]).
         var type = raw.GetType();
@@ -128,6 +129,14 @@ public static class PixelPipeline
             foreach (var v in values) { if (v < lo) lo = v; if (v > hi) hi = v; }
             (min, max) = (lo, hi);
         }
+        ScaleToDisplay(values, invert, min, max);
+    }
+
+    /// <summary>The second half of <see cref="ToDisplay"/>: [min, max] → [0, 1] (inverted when asked), all zeros when
+    /// max ≤ min. Elementwise, so a table of every stored value mapped here equals the image mapped here.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ScaleToDisplay(Span<float> values, bool invert, double min, double max)
+    {
         if (!(max > min))
         {
             values.Clear(); // no contrast to show (the Kaggle reading gives 0/0 here)

@@ -65,7 +65,8 @@ public static class ImageCodecs
     }
 
     /// <summary>Encodes pixels (byte or ushort; float only for formats that take it) with the codec of
-    /// <paramref name="extension"/> (".png", ".jpg"). PNG compression 0–9.</summary>
+    /// <paramref name="extension"/> (".png", ".jpg"). PNG compression 0–9, or −1 for OpenCV's own default (what cv2.imwrite
+    /// does without parameters: zlib's fastest level with speed-tuned filtering; files differ from any explicit level).</summary>
     public static unsafe byte[] Encode<T>(ReadOnlySpan<T> pixels, int rows, int cols, int channels, string extension = ".png", int pngCompression = 3)
         where T : unmanaged
     {
@@ -74,7 +75,8 @@ public static class ImageCodecs
         int* parameters = stackalloc int[2] { 16 /* IMWRITE_PNG_COMPRESSION */, pngCompression };
         IntPtr buffer;
         fixed (T* p = pixels)
-            buffer = Shim.CheckHandle(Shim.cxr_cv_imencode(extension, p, rows, cols, OpenCv.DepthOf<T>(), channels, parameters, extension == ".png" ? 2 : 0));
+            buffer = Shim.CheckHandle(Shim.cxr_cv_imencode(extension, p, rows, cols, OpenCv.DepthOf<T>(), channels, parameters,
+                extension == ".png" && pngCompression >= 0 ? 2 : 0));
         try
         {
             var bytes = new byte[Shim.Check(Shim.cxr_cv_buffer_size(buffer))];
@@ -85,26 +87,33 @@ public static class ImageCodecs
     }
 
     /// <summary>Writes an image file atomically (temp file, then rename), codec by the path's extension.</summary>
-    public static void Write<T>(string path, ReadOnlySpan<T> pixels, int rows, int cols, int channels = 1) where T : unmanaged
+    public static void Write<T>(string path, ReadOnlySpan<T> pixels, int rows, int cols, int channels = 1) where T : unmanaged =>
+        Write(path, pixels, rows, cols, channels, 3);
+
+    /// <summary><see cref="Write{T}(string, ReadOnlySpan{T}, int, int, int)"/> with a PNG compression level (−1: OpenCV's default).</summary>
+    public static void Write<T>(string path, ReadOnlySpan<T> pixels, int rows, int cols, int channels, int pngCompression) where T : unmanaged
     {
-        var bytes = Encode(pixels, rows, cols, channels, Path.GetExtension(path).ToLowerInvariant());
+        var bytes = Encode(pixels, rows, cols, channels, Path.GetExtension(path).ToLowerInvariant(), pngCompression);
         WriteAtomically(path, bytes);
     }
 
     /// <summary>Writes a float [0, 1] image as 8- or 16-bit (values clamped, rounded).</summary>
-    public static void Write(string path, Image image, int bits = 8)
+    public static void Write(string path, Image image, int bits = 8) => Write(path, image, bits, 3);
+
+    /// <summary><see cref="Write(string, Image, int)"/> with a PNG compression level (−1: OpenCV's default, as cv2.imwrite).</summary>
+    public static void Write(string path, Image image, int bits, int pngCompression)
     {
         if (bits == 16)
         {
             var pixels = new ushort[image.Data.Length];
             for (var i = 0; i < pixels.Length; i++) pixels[i] = (ushort)MathF.Round(Math.Clamp(image.Data[i], 0f, 1f) * 65535f);
-            Write<ushort>(path, pixels, image.Rows, image.Cols, image.Channels);
+            Write<ushort>(path, pixels, image.Rows, image.Cols, image.Channels, pngCompression);
         }
         else if (bits == 8)
         {
             var pixels = new byte[image.Data.Length];
             for (var i = 0; i < pixels.Length; i++) pixels[i] = (byte)MathF.Round(Math.Clamp(image.Data[i], 0f, 1f) * 255f);
-            Write<byte>(path, pixels, image.Rows, image.Cols, image.Channels);
+            Write<byte>(path, pixels, image.Rows, image.Cols, image.Channels, pngCompression);
         }
         else throw new ArgumentOutOfRangeException(nameof(bits), bits, "bits must be 8 or 16");
     }

@@ -46,7 +46,8 @@ public static class ImageCacheWorker
     public static string[] WorkerArguments(ImageCacheOptions options) =>
         ["dicom", "convert-worker", "--size", options.Size.ToString(System.Globalization.CultureInfo.InvariantCulture),
          "--bits", options.Bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
-         "--scaling", options.Scaling.ToString(), .. options.KeepAspect ? new[] { "--keep-aspect" } : []];
+         "--scaling", options.Scaling.ToString(), "--png-compression", options.PngCompression.ToString(System.Globalization.CultureInfo.InvariantCulture),
+         .. options.KeepAspect ? new[] { "--keep-aspect" } : []];
 
     /// <summary>One worker process, started on first use and again after it dies. Not thread-safe: one per thread.</summary>
     internal sealed class Client(string[] command) : IDisposable
