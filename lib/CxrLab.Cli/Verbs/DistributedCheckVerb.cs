@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using CxrLab.Models;
 using CxrLab.Models.Detection;
 using CxrLab.Torch;
 using CxrLab.Torch.Distributed;
@@ -26,8 +27,9 @@ public static class DistributedCheckVerb
         var batch = new Option<int>("--batch") { Description = "train: images per rank per step", DefaultValueFactory = _ => 1 };
         var syncBn = new Option<bool>("--sync-bn") { Description = "train: BatchNorm2d + SyncBatchNorm instead of FrozenBatchNorm2d" };
         var findUnused = new Option<bool>("--find-unused") { Description = "unused: DdpOptions.FindUnusedParameters" };
+        var arch = new Option<string?>("--arch") { Description = "train: any zoo arch at 64 px instead of the exact Faster R-CNN (replicas must stay identical)" };
         var timeout = new Option<double>("--timeout") { Description = "Process-group timeout in seconds", DefaultValueFactory = _ => 60 };
-        var command = new Command("distributed-check", "Multi-process checks of torch.distributed (used by the tests)") { scenario, outDir, batch, syncBn, findUnused, timeout };
+        var command = new Command("distributed-check", "Multi-process checks of torch.distributed (used by the tests)") { scenario, outDir, batch, syncBn, findUnused, arch, timeout };
         command.Hidden = true;
         var launch = new DistributedLauncher.Options();
         launch.AddTo(command);
@@ -42,7 +44,7 @@ public static class DistributedCheckVerb
                 switch (parse.GetValue(scenario))
                 {
                     case "collectives": Collectives(dir, t); break;
-                    case "train": Train(dir, parse.GetValue(batch), parse.GetValue(syncBn), t); break;
+                    case "train": Train(dir, parse.GetValue(batch), parse.GetValue(syncBn), parse.GetValue(arch), t); break;
                     case "wait": Wait(t); break;
                     case "unused": Unused(dir, parse.GetValue(findUnused), t); break;
                     default: Console.Error.WriteLine("unknown scenario"); return 2;
@@ -106,7 +108,7 @@ public static class DistributedCheckVerb
         RoIHeads = new RoIHeadsOptions { BatchSizePerImage = 100_000, PositiveFraction = 0.5 },
     };
 
-    static void Train(string dir, int batch, bool syncBn, TimeSpan timeout)
+    static void Train(string dir, int batch, bool syncBn, string? arch, TimeSpan timeout)
     {
         var cfg = ExperimentConfigLoader.Load($"""
             name: ddp-check
@@ -120,8 +122,11 @@ public static class DistributedCheckVerb
         using var replica = DistributedReplica.JoinIfLaunched(cfg);
         var run = replica is null ? RunDirectory.Create(cfg) : replica.ShareRun(() => RunDirectory.Create(cfg));
         torch.manual_seed(3);
-        using var model = FrcnnModel.ResNet18Fpn(ExactOptions(syncBn ? NormLayer.BatchNorm : NormLayer.Frozen));
-        using var training = replica?.Wrap(model);
+        // EfficientDet at 256 px: its P7 map is 2×2, so training-mode BatchNorm sees more than one value per channel at batch 1.
+        using IDetector model = arch is null
+            ? FrcnnModel.ResNet18Fpn(ExactOptions(syncBn ? NormLayer.BatchNorm : NormLayer.Frozen))
+            : DetectorZoo.Create(new DetectorSpec(arch, 2) { InputSize = DetectorZoo.Find(arch).Family == "efficientdet" ? 256 : 64, MaxSize = 64 });
+        using var training = replica?.Wrap(model.Module);
         var items = ShapesDataset.Generate(4, 21, 64);
         var val = ShapesDataset.Generate(3, 22, 64);
         var metric = new MeanAveragePrecision(0.4);
@@ -130,7 +135,7 @@ public static class DistributedCheckVerb
         trainer.Progress += p => { if (p.Phase == "train") losses.Add(p.Losses.Values.Sum()); };
         trainer.Fit();
         var rank = replica?.Group.Rank ?? 0;
-        model.save_safetensors(Path.Combine(dir, $"rank{rank}.safetensors"));
+        model.Module.save_safetensors(Path.Combine(dir, $"rank{rank}.safetensors"));
         var summary = new Dictionary<string, object>
         {
             ["rank"] = rank, ["steps"] = trainer.State.Step, ["run"] = run.Path,

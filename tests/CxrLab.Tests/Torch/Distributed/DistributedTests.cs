@@ -96,6 +96,29 @@ public sealed class DistributedTests : IDisposable
         Assert.Equal(v0, rank1Summary.GetProperty("validate").GetDouble());
     }
 
+    /// <summary>The other families train data-parallel through the same trainer hooks: two ranks of batch 1 run every step,
+    /// stay identical replicas (gradients all-reduced, rank 0's weights broadcast) and move away from the start.</summary>
+    [Theory]
+    [InlineData("yolox_nano")]
+    [InlineData("efficientdet_d0")]
+    public void Other_families_train_as_identical_replicas(string arch)
+    {
+        var ddp = Path.Combine(temp, arch);
+        using (var launcher = new Worker(["distributed-check", "train", "--out", ddp, "--batch", "1", "--arch", arch, "--nproc-per-node", "2"]))
+            Assert.True(launcher.Wait(240) == 0, launcher.Stdout + launcher.Stderr);
+        // Parameters only: BatchNorm's running statistics are rank 0's at the start of each forward (broadcast_buffers, as
+        // PyTorch's DDP) and each rank's own after its last one.
+        static Dictionary<string, float[]> Parameters(string path) =>
+            Weights(path).Where(kv => !kv.Key.Contains(".running_")).ToDictionary(kv => kv.Key, kv => kv.Value);
+        var rank0 = Parameters(Path.Combine(ddp, "rank0.safetensors"));
+        var rank1 = Parameters(Path.Combine(ddp, "rank1.safetensors"));
+        Assert.True(MaxDiff(rank0, rank1) == 0, $"{arch}: the replicas drifted apart");
+        Assert.Equal(4, JsonDocument.Parse(File.ReadAllText(Path.Combine(ddp, "rank0.json"))).RootElement.GetProperty("steps").GetInt64());
+        var (l0, l1) = (Losses(ddp, 0), Losses(ddp, 1));
+        Assert.All(l0.Concat(l1), l => Assert.True(double.IsFinite(l)));
+        Assert.NotEqual(l0[0], l1[0]);
+    }
+
     /// <summary>A branch used only on odd steps: without find_unused_parameters c10d stops the run at the next step with its
     /// message naming the unused parameters; with it, the run completes and the replicas stay identical (different
     /// initial weights per rank, so this also checks rank 0's start-up broadcast).</summary>
