@@ -25,11 +25,13 @@ public static class DistributedCheckVerb
         var scenario = new Argument<string>("scenario") { Description = "collectives | train | wait" };
         var outDir = new Option<string>("--out") { Description = "Folder for the results", Required = true };
         var batch = new Option<int>("--batch") { Description = "train: images per rank per step", DefaultValueFactory = _ => 1 };
+        var images = new Option<int>("--images") { Description = "train: training images (all ranks together)", DefaultValueFactory = _ => 4 };
+        var epochs = new Option<int>("--epochs") { Description = "train: epochs", DefaultValueFactory = _ => 2 };
         var syncBn = new Option<bool>("--sync-bn") { Description = "train: BatchNorm2d + SyncBatchNorm instead of FrozenBatchNorm2d" };
         var findUnused = new Option<bool>("--find-unused") { Description = "unused: DdpOptions.FindUnusedParameters" };
         var arch = new Option<string?>("--arch") { Description = "train: any zoo arch at 64 px instead of the exact Faster R-CNN (replicas must stay identical)" };
         var timeout = new Option<double>("--timeout") { Description = "Process-group timeout in seconds", DefaultValueFactory = _ => 60 };
-        var command = new Command("distributed-check", "Multi-process checks of torch.distributed (used by the tests)") { scenario, outDir, batch, syncBn, findUnused, arch, timeout };
+        var command = new Command("distributed-check", "Multi-process checks of torch.distributed (used by the tests)") { scenario, outDir, batch, images, epochs, syncBn, findUnused, arch, timeout };
         command.Hidden = true;
         var launch = new DistributedLauncher.Options();
         launch.AddTo(command);
@@ -44,7 +46,7 @@ public static class DistributedCheckVerb
                 switch (parse.GetValue(scenario))
                 {
                     case "collectives": Collectives(dir, t); break;
-                    case "train": Train(dir, parse.GetValue(batch), parse.GetValue(syncBn), parse.GetValue(arch), t); break;
+                    case "train": Train(dir, parse.GetValue(batch), parse.GetValue(images), parse.GetValue(epochs), parse.GetValue(syncBn), parse.GetValue(arch), t); break;
                     case "wait": Wait(t); break;
                     case "unused": Unused(dir, parse.GetValue(findUnused), t); break;
                     default: Console.Error.WriteLine("unknown scenario"); return 2;
@@ -108,14 +110,14 @@ public static class DistributedCheckVerb
         RoIHeads = new RoIHeadsOptions { BatchSizePerImage = 100_000, PositiveFraction = 0.5 },
     };
 
-    static void Train(string dir, int batch, bool syncBn, string? arch, TimeSpan timeout)
+    static void Train(string dir, int batch, int imageCount, int epochCount, bool syncBn, string? arch, TimeSpan timeout)
     {
         var cfg = ExperimentConfigLoader.Load($"""
             name: ddp-check
             seed: 7
             optimizer: {"{"}name: sgd, lr: 0.02, momentum: 0.9, weight_decay: 0.0001{"}"}
             schedule: {"{"}name: constant, warmup: none{"}"}
-            train: {"{"}epochs: 2, batch_size: {batch}, val_every: 2{"}"}
+            train: {"{"}epochs: {epochCount}, batch_size: {batch}, val_every: {epochCount}{"}"}
             distributed: {"{"}timeout_s: {timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}, sync_batchnorm: {(syncBn ? "true" : "false")}, bucket_cap_mb: 0.05{"}"}
             output: {"{"}runs_dir: {Path.Combine(dir, "runs")}{"}"}
             """, "ddp-check.yaml");
@@ -127,10 +129,12 @@ public static class DistributedCheckVerb
             ? FrcnnModel.ResNet18Fpn(ExactOptions(syncBn ? NormLayer.BatchNorm : NormLayer.Frozen))
             : DetectorZoo.Create(new DetectorSpec(arch, 2) { InputSize = DetectorZoo.Find(arch).Family == "efficientdet" ? 256 : 64, MaxSize = 64 });
         using var training = replica?.Wrap(model.Module);
-        var items = ShapesDataset.Generate(4, 21, 64);
+        var items = ShapesDataset.Generate(imageCount, 21, 64);
         var val = ShapesDataset.Generate(3, 22, 64);
         var metric = new MeanAveragePrecision(0.4);
         using var trainer = new Trainer(cfg, model, new InMemoryDetectionDataset(items), new InMemoryDetectionDataset(val), metric, run, distributed: training);
+        // The starting weights (rank 0's after the trainer's broadcast): tests compare differences with the update's size.
+        if ((replica?.Group.Rank ?? 0) == 0) model.Module.save_safetensors(Path.Combine(dir, "initial.safetensors"));
         var losses = new List<double>();
         trainer.Progress += p => { if (p.Phase == "train") losses.Add(p.Losses.Values.Sum()); };
         trainer.Fit();

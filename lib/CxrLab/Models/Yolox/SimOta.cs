@@ -254,7 +254,7 @@ public static class YoloxLoss
         }
         var fg = torch.cat(fgMasks);
         var fgRows = fg.nonzero().squeeze(1);
-        var norm = Math.Max(numFg, 1);
+        var norm = Math.Max(DistributedMeanFg(numFg), 1);
         var lossIou = IouLoss(bbox.reshape(-1, 4).index_select(0, fgRows), torch.cat(regTargets)).sum() / norm;
         var lossObj = Losses.binary_cross_entropy_with_logits(obj.reshape(-1, 1), torch.cat(objTargets), reduction: "none").sum() / norm;
         var lossCls = Losses.binary_cross_entropy_with_logits(cls.reshape(-1, numClasses).index_select(0, fgRows), torch.cat(clsTargets), reduction: "none").sum() / norm;
@@ -264,5 +264,16 @@ public static class YoloxLoss
         var iouWeighted = lossIou * YoloxLosses.RegWeight;
         scope.MoveToOuter(iouWeighted, lossObj, lossCls, lossL1);
         return new YoloxLosses(iouWeighted, lossObj, lossCls, lossL1, numFg / Math.Max(numGts, 1), assignments);
+    }
+
+    /// <summary>The foreground count the losses divide by. In a data-parallel run it is the mean over ranks (as mmdet's
+    /// reduce_mean; Megvii divides by each rank's own count): DDP then averages gradients of Σ_rank / mean = the
+    /// gradient of one process holding every rank's images, so N ranks × batch B train as one process × batch N·B.</summary>
+    static double DistributedMeanFg(double numFg)
+    {
+        if (!CxrLab.Torch.Distributed.dist.is_initialized() || CxrLab.Torch.Distributed.dist.get_world_size() < 2) return numFg;
+        using var t = torch.tensor(new[] { numFg }, 1);
+        CxrLab.Torch.Distributed.dist.all_reduce(t);
+        return t.item<double>() / CxrLab.Torch.Distributed.dist.get_world_size();
     }
 }

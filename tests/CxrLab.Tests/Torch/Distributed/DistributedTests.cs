@@ -96,6 +96,37 @@ public sealed class DistributedTests : IDisposable
         Assert.Equal(v0, rank1Summary.GetProperty("validate").GetDouble());
     }
 
+    /// <summary>YOLOX as Faster R-CNN above, for one step: 2 ranks × batch 1 with SyncBatchNorm end with the weights of
+    /// 1 process × batch 2 (its losses divide by the foreground count, which data-parallel runs average over ranks first).
+    /// One step, because SimOTA's assignment is discrete: on a random init its costs nearly tie, and the float summation
+    /// order of one process vs two can flip an anchor in a later step.</summary>
+    [Fact]
+    public void Yolox_two_ranks_of_batch_1_end_with_the_weights_of_one_process_of_batch_2()
+    {
+        var single = Path.Combine(temp, "yolox-single");
+        var ddp = Path.Combine(temp, "yolox-ddp");
+        using (var one = new Worker(["distributed-check", "train", "--out", single, "--batch", "2", "--images", "2", "--epochs", "1", "--arch", "yolox_nano", "--sync-bn"]))
+            Assert.True(one.Wait(240) == 0, one.Stderr);
+        using (var launcher = new Worker(["distributed-check", "train", "--out", ddp, "--batch", "1", "--images", "2", "--epochs", "1", "--arch", "yolox_nano", "--sync-bn", "--nproc-per-node", "2"]))
+            Assert.True(launcher.Wait(240) == 0, launcher.Stdout + launcher.Stderr);
+        static Dictionary<string, float[]> Parameters(string path) =>
+            Weights(path).Where(kv => !kv.Key.Contains(".running_")).ToDictionary(kv => kv.Key, kv => kv.Value);
+        // Relative to the step: YOLOX's early-layer gradients are large (objectness summed over every anchor), so float
+        // summation order alone moves them by ~1e-3 of the step (one process with 1 vs 2 threads differs that much too).
+        var initial = Parameters(Path.Combine(single, "initial.safetensors"));
+        var after = Parameters(Path.Combine(single, "rank0.safetensors"));
+        Assert.Equal(initial.Keys.Order(), Parameters(Path.Combine(ddp, "initial.safetensors")).Keys.Order());
+        Assert.True(MaxDiff(initial, Parameters(Path.Combine(ddp, "initial.safetensors"))) == 0, "the runs started from different weights");
+        var diff = MaxDiff(after, Parameters(Path.Combine(ddp, "rank0.safetensors")));
+        var step = MaxDiff(initial, after);
+        Assert.True(step > 0, "the step did not move the weights");
+        Assert.True(diff < 1e-2 * step, $"max |w_ddp - w_single| = {diff}, {diff / step:P2} of the step (max |Δw| = {step})");
+        var (l0, l1, ls) = (Losses(ddp, 0), Losses(ddp, 1), Losses(single, 0));
+        Assert.Single(ls);
+        Assert.Equal(ls[0], (l0[0] + l1[0]) / 2, 4);
+        Assert.NotEqual(l0[0], l1[0]);
+    }
+
     /// <summary>The other families train data-parallel through the same trainer hooks: two ranks of batch 1 run every step,
     /// stay identical replicas (gradients all-reduced, rank 0's weights broadcast) and move away from the start.</summary>
     [Theory]
