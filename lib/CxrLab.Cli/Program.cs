@@ -17,6 +17,7 @@ root.Subcommands.Add(KernelVerb.Create());
 root.Subcommands.Add(NotebookVerb.Create());
 root.Subcommands.Add(TrainVerb.Create());
 root.Subcommands.Add(PredictVerb.Create());
+root.Subcommands.Add(SweepVerb.Create());
 root.Subcommands.Add(ModelsVerb.Create());
 root.Subcommands.Add(DistributedCheckVerb.Create());
 return CxrLab.Cli.CliGuard.Invoke(root, args);

@@ -32,9 +32,10 @@ public static class PredictVerb
         var agnostic = new Option<bool>("--agnostic") { Description = "One NMS over all classes instead of one per class" };
         var tta = new Option<string?>("--tta") { Description = "Test-time augmentation: hflip" };
         var json = new Option<string?>("--json") { Description = "Write detections as JSON here (task class ids, input pixels)" };
-        var submission = new Option<string?>("--submission") { Description = "Write the dataset's Kaggle submission CSV here (VinBigData by default; the config's data.dataset decides)" };
+        var submission = new Option<string?>("--submission") { Description = "Write the dataset's Kaggle submission CSV here (VinBigData by default; the config's data.dataset or --dataset decides)" };
+        var dataset = new Option<string?>("--dataset") { Description = "The task whose class names and submission format to use (vinbigdata, rsna); default: the config's data.dataset" };
         var command = new Command("predict", "Detect findings in images with a trained model (any arch of the zoo)")
-            { config, arch, numClasses, weights, images, inputSize, conf, nms, maxDet, agnostic, tta, json, submission };
+            { config, arch, numClasses, weights, images, inputSize, conf, nms, maxDet, agnostic, tta, json, submission, dataset };
         command.SetAction(parse =>
         {
             ExperimentConfig cfg;
@@ -43,6 +44,9 @@ public static class PredictVerb
                 cfg = new ExperimentConfig { Model = new ModelConfig { Arch = a, NumClasses = k } };
             else throw new UsageException("give --config, or --arch with --num-classes (task classes: 14 for VinBigData, 1 for RSNA)");
             DetectorZoo.Find(cfg.Model.Arch);   // an unknown arch fails before any file is read
+            if (parse.GetValue(dataset) is { } ds)
+                cfg.Data.Dataset = DetectionTasks.All.FirstOrDefault(t => t.Name == ds)?.Name
+                    ?? throw new UsageException($"--dataset '{ds}' is not known; use one of: {string.Join(", ", DetectionTasks.All.Select(t => t.Name))}");
             if (parse.GetValue(inputSize) is { } size) cfg.Model.InputSize = size;
             if (parse.GetValue(conf) is { } c) cfg.Model.ScoreThresh = c;
             if (parse.GetValue(nms) is { } n) cfg.Model.NmsThresh = n;

@@ -35,6 +35,7 @@ public sealed class BoxOverlay
 {
     readonly Image image;
     readonly List<(Box Box, int Label, float? Score, bool Truth)> boxes = [];
+    readonly List<(float[] Pixels, int Label, double Alpha)> masks = [];
     IReadOnlyList<string>? classNames = ClassColors.VinBigData;
 
     /// <summary>Starts an overlay on a one-channel (gray) or three-channel (RGB) float [0, 1] image.</summary>
@@ -72,6 +73,20 @@ public sealed class BoxOverlay
         return this;
     }
 
+    /// <summary>Tints an instance mask (the image's rows × cols, a pixel belongs when &gt; 0.5, e.g. Mask R-CNN's pasted
+    /// masks) in its class colour at <paramref name="alpha"/> opacity, under the boxes.</summary>
+    public BoxOverlay Mask(float[] pixels, int label, double alpha = 0.35)
+    {
+        if (pixels.Length != image.Rows * image.Cols) throw new ArgumentException($"a mask for this {image.Rows}×{image.Cols} image needs {image.Rows * image.Cols} pixels, got {pixels.Length}", nameof(pixels));
+        if (alpha is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(alpha), "opacity must be in [0, 1]");
+        masks.Add((pixels, label, alpha));
+        return this;
+    }
+
+    /// <summary>Tints a one-channel mask image (<see cref="Mask(float[], int, double)"/>).</summary>
+    public BoxOverlay Mask(Image mask, int label, double alpha = 0.35) =>
+        mask.Channels == 1 ? Mask(mask.Data, label, alpha) : throw new ArgumentException($"a mask has one channel, not {mask.Channels}", nameof(mask));
+
     /// <summary>Draws into an 8-bit RGB buffer (rows × cols × 3).</summary>
     public byte[] RenderRgb()
     {
@@ -81,6 +96,17 @@ public sealed class BoxOverlay
         var rgb = new byte[rows * cols * 3];
         if (image.Channels == 3) Array.Copy(gray, rgb, rgb.Length);
         else for (var i = 0; i < rows * cols; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = gray[i];
+        foreach (var (pixels, label, alpha) in masks)
+        {
+            var c = ClassColors.Of(label);
+            for (var i = 0; i < pixels.Length; i++)
+            {
+                if (pixels[i] <= 0.5f) continue;
+                rgb[3 * i] = (byte)Math.Round(rgb[3 * i] * (1 - alpha) + c.R * alpha);
+                rgb[3 * i + 1] = (byte)Math.Round(rgb[3 * i + 1] * (1 - alpha) + c.G * alpha);
+                rgb[3 * i + 2] = (byte)Math.Round(rgb[3 * i + 2] * (1 - alpha) + c.B * alpha);
+            }
+        }
 
         // Scale line widths and text with the image so 2000-px X-rays stay readable.
         var scale = Math.Max(1, Math.Max(rows, cols) / 512.0);

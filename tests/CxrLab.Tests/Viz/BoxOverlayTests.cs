@@ -22,6 +22,19 @@ public sealed class BoxOverlayTests
     }
 
     [Fact]
+    public void Masks_tint_their_pixels_in_the_class_colour_and_leave_the_rest()
+    {
+        var mask = new float[20 * 30];
+        for (var r = 5; r < 10; r++) for (var c = 10; c < 20; c++) mask[r * 30 + c] = 1;
+        var rgb = new BoxOverlay(Gray(20, 30, 0.0f)).Mask(mask, 2, alpha: 0.5).RenderRgb();
+        var colour = ClassColors.Of(2);
+        Assert.Equal(new Rgb((byte)Math.Round(colour.R * 0.5), (byte)Math.Round(colour.G * 0.5), (byte)Math.Round(colour.B * 0.5)), At(rgb, 30, 7, 15));
+        Assert.Equal(new Rgb(0, 0, 0), At(rgb, 30, 4, 15));
+        Assert.Equal(new Rgb(0, 0, 0), At(rgb, 30, 7, 20));
+        Assert.Throws<ArgumentException>(() => new BoxOverlay(Gray(20, 30, 0.0f)).Mask(new float[10], 0));
+    }
+
+    [Fact]
     public void Predictions_are_dashed_and_below_threshold_skipped()
     {
         var overlay = new BoxOverlay(Gray(200, 200, 0.0f))
