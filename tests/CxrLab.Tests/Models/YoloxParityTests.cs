@@ -167,20 +167,23 @@ public class YoloxParityTests(ITestOutputHelper output)
         var fanIn = n / shape[0];
         var gain = key.Contains(".reg_preds.") ? 0.5 : key.Contains(".cls_preds.") ? 1.5 : key.Contains(".obj_preds.") ? 2.5 : 1.0;
         var bound = Math.Sqrt(3.0) * gain / Math.Sqrt(fanIn);
+        var (bnWeight, bnBias, weight, bias) = (key.EndsWith("bn.weight", StringComparison.Ordinal), key.EndsWith("bn.bias", StringComparison.Ordinal),
+            key.EndsWith(".weight", StringComparison.Ordinal), key.EndsWith(".bias", StringComparison.Ordinal));
+        if (!(bnWeight || bnBias || weight || bias)) throw new ArgumentException($"{key}: not a learned tensor of YOLOX");
+        var (reg, obj) = (key.Contains(".reg_preds."), key.Contains(".obj_preds."));
         for (long i = 0; i < n; i++)
         {
             var u = HashedUniform(seed, i);
             double v;
-            if (key.EndsWith("bn.weight", StringComparison.Ordinal)) v = 0.5 + u;
-            else if (key.EndsWith("bn.bias", StringComparison.Ordinal)) v = 0.4 * (u - 0.5);
-            else if (key.EndsWith(".weight", StringComparison.Ordinal)) v = (2 * u - 1) * bound;
-            else if (key.EndsWith(".bias", StringComparison.Ordinal))
+            if (bnWeight) v = 0.5 + u;
+            else if (bnBias) v = 0.4 * (u - 0.5);
+            else if (weight) v = (2 * u - 1) * bound;
+            else
             {
                 v = 0.6 * (u - 0.5);
-                if (key.Contains(".reg_preds.") && i >= 2) v += 2.0;
-                if (key.Contains(".obj_preds.")) v -= 4.0;
+                if (reg && i >= 2) v += 2.0;
+                if (obj) v -= 4.0;
             }
-            else throw new ArgumentException(key);
             values[i] = (float)v;
         }
         return Tensor.From(values, shape);
