@@ -7,7 +7,7 @@ using CxrLab.Torch.Distributed;
 using CxrLab.Torch.Serialization;
 using CxrLab.Training;
 using FrcnnModel = CxrLab.Models.FasterRcnn.FasterRcnn;
-using FrcnnOptions = CxrLab.Models.FasterRcnn.FasterRcnnOptions;
+using TwoStageOptions = CxrLab.Models.Detection.TwoStage.TwoStageOptions;
 
 namespace CxrLab.Cli.Verbs;
 
@@ -97,7 +97,7 @@ public static class DistributedCheckVerb
     /// per-image sample sizes), RPN NMS keeps every box so each image yields exactly PostNmsTopNTrain proposals, and
     /// the images are the same size with the same number of boxes, so each loss — a mean over all sampled anchors or
     /// proposals of the batch — is the mean of equally weighted per-image means.</summary>
-    internal static FrcnnOptions ExactOptions(NormLayer norm) => new()
+    internal static TwoStageOptions ExactOptions(NormLayer norm) => new()
     {
         NumClasses = 2, MinSize = 64, MaxSize = 64, FpnChannels = 16, RepresentationSize = 32, NormLayer = norm,
         AnchorSizes = [8, 16, 32, 64, 128],

@@ -27,12 +27,14 @@ public static class ModelsVerb
                 Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
                 return 0;
             }
-            var table = new Table().AddColumns("arch", "family", "params", "label space", "input", "reference", "loads");
+            // Piped output has no terminal width: keep rows on one line so the table can be grepped.
+            if (Console.IsOutputRedirected) { AnsiConsole.Profile.Width = 160; AnsiConsole.Profile.Capabilities.Ansi = false; }
+            var table = new Table().AddColumns("arch", "family", "params", "label space", "input", "reference");
             foreach (var r in rows)
                 table.AddRow(Markup.Escape(r.Arch), r.Family, r.Params.ToString("N0", CultureInfo.InvariantCulture), Markup.Escape(r.LabelSpace),
-                    r.InputSize.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.Reference), Markup.Escape(r.CheckpointLayouts));
+                    r.InputSize.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.Reference));
             AnsiConsole.Write(table);
-            AnsiConsole.MarkupLine($"parameters for {k} task classes; build any of them with [bold]--arch[/] (predict, bench train, demo) or model.arch in a config");
+            AnsiConsole.MarkupLine($"parameters for {k} task classes; build any of them with [bold]--arch[/] (predict, bench train, demo) or model.arch in a config; [bold]--json[/] adds the checkpoint layouts each one loads");
             return 0;
         });
         return command;

@@ -3,7 +3,7 @@ using CxrLab.Models.Detection;
 using CxrLab.Torch;
 using CxrLab.Torch.Nn;
 using FrcnnModel = CxrLab.Models.FasterRcnn.FasterRcnn;
-using FrcnnOptions = CxrLab.Models.FasterRcnn.FasterRcnnOptions;
+using TwoStageOptions = CxrLab.Models.Detection.TwoStage.TwoStageOptions;
 
 namespace CxrLab.Tests.Models;
 
@@ -29,7 +29,7 @@ public sealed class TorchvisionFrcnnReference : IDisposable
 
     public FrcnnModel Model()
     {
-        var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions
+        var model = FrcnnModel.ResNet18Fpn(new TwoStageOptions
         {
             // torchvision counts the background class; ours counts task classes and adds it inside.
             NumClasses = Ref.GetProperty("num_classes").GetInt32() - 1,
@@ -219,7 +219,7 @@ public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClass
     [Fact]
     public void Class_count_mismatch_says_how_to_fix_it_and_replace_head_loads_the_rest()
     {
-        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 14, MinSize = 224, MaxSize = 320 });
+        using var model = FrcnnModel.ResNet18Fpn(new TwoStageOptions { NumClasses = 14, MinSize = 224, MaxSize = 320 });
         var weights = Path.Combine(reference.Dir, "weights.pth");
         // The fixture is torchvision's num_classes=5: 4 task classes + background.
         var e = Assert.Throws<ArgumentException>(() => model.LoadWeights(weights));
@@ -242,7 +242,7 @@ public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClass
     [Fact]
     public void Legacy_key_layout_is_upgraded()
     {
-        using var model = FrcnnModel.ResNet18Fpn(new FrcnnOptions { NumClasses = 4 });
+        using var model = FrcnnModel.ResNet18Fpn(new TwoStageOptions { NumClasses = 4 });
         Assert.Equal("backbone.fpn.inner_blocks.2.0.weight", model.UpgradeLegacyKey("backbone.fpn.inner_blocks.2.weight"));
         Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", model.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.bias"));
         Assert.Equal("backbone.fpn.layer_blocks.0.0.bias", model.UpgradeLegacyKey("backbone.fpn.layer_blocks.0.0.bias"));

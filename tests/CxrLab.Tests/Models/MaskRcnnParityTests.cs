@@ -4,7 +4,7 @@ using CxrLab.Models.Detection;
 using CxrLab.Models.MaskRcnn;
 using CxrLab.Torch;
 using CxrLab.Torch.Nn;
-using FrcnnOptions = CxrLab.Models.FasterRcnn.FasterRcnnOptions;
+using TwoStageOptions = CxrLab.Models.Detection.TwoStage.TwoStageOptions;
 
 namespace CxrLab.Tests.Models;
 
@@ -33,7 +33,7 @@ public sealed class TorchvisionMaskRcnnReference : IDisposable
     {
         var model = MaskRcnn.ResNet18Fpn(new MaskRcnnOptions
         {
-            TwoStage = new FrcnnOptions
+            TwoStage = new TwoStageOptions
             {
                 NumClasses = Ref.GetProperty("num_classes").GetInt32() - 1,
                 MinSize = Ref.GetProperty("min_size").GetInt32(),
@@ -229,7 +229,7 @@ public class MaskRcnnParityTests(TorchvisionMaskRcnnReference reference) : IClas
     public void A_checkpoint_with_another_class_count_is_refused_or_reinitialised_with_the_mask_classifier()
     {
         using var scope = torch.NewDisposeScope();
-        using var model = MaskRcnn.ResNet18Fpn(new MaskRcnnOptions { TwoStage = new FrcnnOptions { NumClasses = 1, MinSize = 224, MaxSize = 320, RepresentationSize = 256 } });
+        using var model = MaskRcnn.ResNet18Fpn(new MaskRcnnOptions { TwoStage = new TwoStageOptions { NumClasses = 1, MinSize = 224, MaxSize = 320, RepresentationSize = 256 } });
         var path = Path.Combine(reference.Dir, "weights.pth");
         var e = Assert.Throws<ArgumentException>(() => model.LoadWeights(path));
         Assert.Contains("2 classes", e.Message);

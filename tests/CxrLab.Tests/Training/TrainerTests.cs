@@ -4,7 +4,7 @@ using CxrLab.Models.Detection;
 using CxrLab.Torch;
 using CxrLab.Training;
 using FrcnnModel = CxrLab.Models.FasterRcnn.FasterRcnn;
-using FrcnnOptions = CxrLab.Models.FasterRcnn.FasterRcnnOptions;
+using TwoStageOptions = CxrLab.Models.Detection.TwoStage.TwoStageOptions;
 
 namespace CxrLab.Tests.Training;
 
@@ -19,7 +19,7 @@ public sealed class TrainerTests : IDisposable
 
     internal static List<(string, Image, Target)> Shapes(int count, int seed) => ShapesDataset.Generate(count, seed).Select(x => (x.Id, x.Image, x.Target)).ToList();
 
-    internal static FrcnnOptions TinyOptions(int numClasses = 3) => new()
+    internal static TwoStageOptions TinyOptions(int numClasses = 3) => new()
     {
         NumClasses = numClasses, MinSize = 96, MaxSize = 96, FpnChannels = 32, RepresentationSize = 64,
         Rpn = new RpnOptions { PreNmsTopNTrain = 200, PostNmsTopNTrain = 100, PreNmsTopNTest = 100, PostNmsTopNTest = 50, BatchSizePerImage = 64 },

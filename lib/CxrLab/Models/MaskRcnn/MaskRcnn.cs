@@ -1,16 +1,15 @@
 using CxrLab.Models.Detection;
 using CxrLab.Models.Detection.TwoStage;
-using CxrLab.Models.FasterRcnn;
 using CxrLab.Torch;
 
 namespace CxrLab.Models.MaskRcnn;
 
-/// <summary>Mask R-CNN settings: Faster R-CNN's (torchvision's <c>maskrcnn_resnet50_fpn</c> shares them) plus the mask branch's,
+/// <summary>Mask R-CNN settings: the two-stage ones (torchvision's <c>MaskRCNN</c> inherits <c>FasterRCNN</c>'s) plus the mask branch's,
 /// every default torchvision's.</summary>
 public sealed record MaskRcnnOptions
 {
     /// <summary>Everything up to the box head (class count, sizes, anchors, RPN, RoI sampling, post-processing).</summary>
-    public FasterRcnnOptions TwoStage { get; init; } = new();
+    public TwoStageOptions TwoStage { get; init; } = new();
     /// <summary>Channels of the mask head's 3×3 conv blocks (torchvision: 256 × 4).</summary>
     public long[] MaskLayers { get; init; } = [256, 256, 256, 256];
     /// <summary>Dilation of the mask head's convolutions (torchvision: 1).</summary>
@@ -30,7 +29,7 @@ public sealed record MaskRcnnOptions
 public sealed class MaskRcnn : GeneralizedRcnn
 {
     public MaskRcnn(BackboneWithFpn backbone, MaskRcnnOptions options, string arch = "maskrcnn_resnet50_fpn")
-        : this(backbone, options, arch, FasterRcnn.FasterRcnn.Parts(backbone, options.TwoStage)) { }
+        : this(backbone, options, arch, TwoStageBuilder.Parts(backbone, options.TwoStage)) { }
 
     MaskRcnn(BackboneWithFpn backbone, MaskRcnnOptions options, string arch, (RegionProposalNetwork Rpn, RoIHeads RoIHeads) parts)
         : base(arch, options.TwoStage.NumClasses, new GeneralizedRCNNTransform(options.TwoStage.MinSize, options.TwoStage.MaxSize), backbone, parts.Rpn, WithMask(parts.RoIHeads, backbone, options))
@@ -70,7 +69,7 @@ public sealed class MaskRcnn : GeneralizedRcnn
 
     public static MaskRcnnOptions OptionsFor(DetectorSpec spec, MaskRcnnConfig c) => new()
     {
-        TwoStage = FasterRcnn.FasterRcnn.OptionsFor(spec, c.TwoStage()),
+        TwoStage = TwoStageBuilder.OptionsFor(spec, c),
         MaskLayers = Enumerable.Repeat((long)c.MaskChannels, c.MaskConvs).ToArray(),
         MaskDimReduced = c.MaskChannels,
     };
