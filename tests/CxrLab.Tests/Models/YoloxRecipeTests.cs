@@ -1,4 +1,7 @@
 using System.Text.Json;
+using CxrLab.Augment;
+using CxrLab.Data;
+using CxrLab.Imaging;
 using CxrLab.Models.Yolox;
 using CxrLab.Torch;
 using CxrLab.Torch.Nn;
@@ -77,5 +80,53 @@ public class YoloxRecipeTests
             c.BasicLrPerImg!.Value, c.WeightDecay!.Value, c.Momentum!.Value, c.TestConf!.Value, c.Nmsthre!.Value));
         // A YAML value overrides the variant's default.
         Assert.Equal(0.7, new YoloxConfig { MosaicProb = 0.7 }.For(arch).MosaicProb);
+    }
+
+    static Sample Phantom(int i)
+    {
+        var (h, w) = (96 + 8 * i, 128 - 4 * i);
+        var image = new Image(h, w);
+        for (var r = 0; r < h; r++)
+            for (var c = 0; c < w; c++)
+                image.At(r, c) = (float)(0.3 + 0.4 * Math.Sin(0.1 * (r + 3 * i)) * Math.Cos(0.07 * c) * 0.5 + 0.2 * r / h);
+        List<Box> boxes = [new(4 + i, 6, 40 + i, 30 + i), new(w - 30, h - 25, w - 2, h - 3), new(50, 20 + i, 58, 60)];
+        return Sample.Of(image, boxes, [i % 14, 3, 13], $"phantom{i}");
+    }
+
+    [Theory]
+    [InlineData("yolox_nano")]
+    [InlineData("yolox_s")]
+    public void Augmentation_keeps_every_box_inside_its_image_and_no_aug_only_flips(string arch)
+    {
+        var samples = Enumerable.Range(0, 6).Select(Phantom).ToList();
+        var pool = new ListSampleSource(samples);
+        var config = new YoloxConfig().For(arch);
+        var full = new Pipeline(YoloxAugment.Pipeline(config));
+        long boxesOut = 0, changed = 0;
+        for (var seed = 0; seed < 120; seed++)
+        {
+            var input = samples[seed % samples.Count];
+            var result = full.Run(input, (ulong)seed, pool).Sample;
+            Assert.Equal((input.Image.Width, input.Image.Height), (result.Image.Width, result.Image.Height));
+            var t = result.Target;
+            Assert.Equal(t.Boxes.Count, t.Labels.Count);
+            Assert.All(t.Boxes, b => Assert.True(b.X1 >= 0 && b.Y1 >= 0 && b.X2 <= t.Width && b.Y2 <= t.Height && b.X2 - b.X1 >= 1 && b.Y2 - b.Y1 >= 1,
+                $"{arch} seed {seed}: box {b} in a {t.Width}×{t.Height} image"));
+            Assert.All(t.Labels, l => Assert.InRange(l, 0, 13));
+            boxesOut += t.Count;
+            if (!t.Boxes.SequenceEqual(input.Target.Boxes)) changed++;
+        }
+        Assert.True(boxesOut > 120, $"{arch}: only {boxesOut} boxes survived 120 augmentations");
+        Assert.True(changed > 60, $"{arch}: only {changed} of 120 samples had their boxes moved");
+
+        // The last no_aug_epochs: no mosaic/mixup/affine, so every box keeps its size (only a flip moves it).
+        var noAug = new Pipeline(YoloxAugment.NoAug(config));
+        for (var seed = 0; seed < 30; seed++)
+        {
+            var input = samples[seed % samples.Count];
+            var t = noAug.Run(input, (ulong)seed).Sample.Target;
+            Assert.Equal(input.Target.Labels, t.Labels);
+            Assert.Equal(input.Target.Boxes.Select(b => (b.X2 - b.X1, b.Y1, b.Y2)), t.Boxes.Select(b => (b.X2 - b.X1, b.Y1, b.Y2)));
+        }
     }
 }

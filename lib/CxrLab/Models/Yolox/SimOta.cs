@@ -65,6 +65,62 @@ public static class SimOta
         return scope.MoveToOuter(areaI / (areaA.unsqueeze(1) + areaB - areaI));
     }
 
+    /// <summary>SimOTA's intermediate results for one image, before matching (for notebooks and tests; <see cref="Assign"/>
+    /// runs the same code): the candidate anchors (inside some ground truth's centre region), per ground truth × candidate
+    /// whether the anchor is inside that ground truth's centre region, the IoUs, the class cost and the total cost
+    /// (cls + 3·IoU cost + 10⁶ outside), and each ground truth's dynamic k. Empty candidates: M = 0.</summary>
+    public sealed record Steps(Tensor Candidates, Tensor InCenters, Tensor Ious, Tensor ClsCost, Tensor Cost, int[] DynamicKs) : IDisposable
+    {
+        public long M => Candidates.size(0);
+
+        public void Dispose()
+        {
+            Candidates.Dispose();
+            InCenters.Dispose();
+            Ious.Dispose();
+            ClsCost.Dispose();
+            Cost.Dispose();
+        }
+    }
+
+    /// <summary>The centre prior, the cost matrix and the dynamic ks of one image (arguments as <see cref="Assign"/>).</summary>
+    public static Steps Explain(Tensor gtBoxes, Tensor gtClasses, Tensor boxPreds, Tensor clsLogits, Tensor objLogits, AnchorPoints anchors)
+    {
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var numGt = gtBoxes.size(0);
+        var numClasses = clsLogits.size(1);
+
+        // Centre prior (get_geometry_constraint).
+        var xc = ((anchors.XShifts + 0.5) * anchors.Strides).unsqueeze(0);
+        var yc = ((anchors.YShifts + 0.5) * anchors.Strides).unsqueeze(0);
+        var dist = (anchors.Strides * CenterRadius).unsqueeze(0);
+        var gx = gtBoxes.narrow(1, 0, 1);
+        var gy = gtBoxes.narrow(1, 1, 1);
+        var inCenters = ((xc - (gx - dist)) > 0.0) & (((gx + dist) - xc) > 0.0) & ((yc - (gy - dist)) > 0.0) & (((gy + dist) - yc) > 0.0);
+        var candidates = inCenters.any(0).nonzero().squeeze(1);
+        var m = candidates.size(0);
+        if (m == 0)
+        {
+            var empty = torch.zeros([numGt, 0], ScalarType.Float32);
+            return new Steps(scope.MoveToOuter(candidates), scope.MoveToOuter(torch.zeros([numGt, 0], ScalarType.Bool)), scope.MoveToOuter(empty),
+                scope.MoveToOuter(empty.clone()), scope.MoveToOuter(empty.clone()), new int[numGt]);
+        }
+        var geometry = inCenters.index_select(1, candidates);
+
+        var preds = boxPreds.index_select(0, candidates).to(ScalarType.Float32);
+        var ious = BboxesIouCxcywh(gtBoxes.to(ScalarType.Float32), preds);
+        var iouCost = -(ious + 1e-8).log();
+        var p = (clsLogits.index_select(0, candidates).to(ScalarType.Float32).sigmoid() * objLogits.index_select(0, candidates).to(ScalarType.Float32).sigmoid()).sqrt();
+        var oneHot = torch.one_hot(gtClasses, numClasses).to(ScalarType.Float32);
+        var clsCost = Bce.Call(p.unsqueeze(0).expand(numGt, m, numClasses), oneHot.unsqueeze(1).expand(numGt, m, numClasses), Arg.None, 0L).sum(-1);
+        var cost = clsCost + iouCost * 3.0 + (~geometry).to(ScalarType.Float32) * 1e6;
+        // Dynamic k from the top-10 IoUs.
+        var (topIous, _) = ious.topk(Math.Min(10, m), 1);
+        var dynamicKs = topIous.sum(1).to(ScalarType.Int32).clamp_min(1).ToArray<int>();
+        return new Steps(scope.MoveToOuter(candidates), scope.MoveToOuter(geometry), scope.MoveToOuter(ious), scope.MoveToOuter(clsCost), scope.MoveToOuter(cost), dynamicKs);
+    }
+
     /// <summary>Assigns anchors to one image's ground truth.</summary>
     /// <param name="gtBoxes">[G, 4] cxcywh, G ≥ 1.</param>
     /// <param name="gtClasses">[G] int64.</param>
@@ -78,37 +134,17 @@ public static class SimOta
         using var scope = torch.NewDisposeScope();
         var numGt = gtBoxes.size(0);
         var numAnchors = anchors.Count;
-        var numClasses = clsLogits.size(1);
-
-        // Centre prior (get_geometry_constraint).
-        var xc = ((anchors.XShifts + 0.5) * anchors.Strides).unsqueeze(0);
-        var yc = ((anchors.YShifts + 0.5) * anchors.Strides).unsqueeze(0);
-        var dist = (anchors.Strides * CenterRadius).unsqueeze(0);
-        var gx = gtBoxes.narrow(1, 0, 1);
-        var gy = gtBoxes.narrow(1, 1, 1);
-        var inCenters = ((xc - (gx - dist)) > 0.0) & (((gx + dist) - xc) > 0.0) & ((yc - (gy - dist)) > 0.0) & (((gy + dist) - yc) > 0.0);
-        var anchorFilter = inCenters.any(0);
-        var candidates = anchorFilter.nonzero().squeeze(1);
-        var m = candidates.size(0);
+        using var steps = Explain(gtBoxes, gtClasses, boxPreds, clsLogits, objLogits, anchors);
+        var (candidates, ious, cost, dynamicKs) = (steps.Candidates, steps.Ious, steps.Cost, steps.DynamicKs);
+        var m = steps.M;
         if (m == 0)
         {
             var none = scope.MoveToOuter(torch.zeros([numAnchors], ScalarType.Bool));
             return new SimOtaAssignment(none, scope.MoveToOuter(torch.zeros([0], ScalarType.Int64)), scope.MoveToOuter(torch.zeros([0], ScalarType.Int64)),
                 scope.MoveToOuter(torch.zeros([0], boxPreds.DType)), 0);
         }
-        var geometry = inCenters.index_select(1, candidates);
 
-        var preds = boxPreds.index_select(0, candidates).to(ScalarType.Float32);
-        var ious = BboxesIouCxcywh(gtBoxes.to(ScalarType.Float32), preds);
-        var iouCost = -(ious + 1e-8).log();
-        var p = (clsLogits.index_select(0, candidates).to(ScalarType.Float32).sigmoid() * objLogits.index_select(0, candidates).to(ScalarType.Float32).sigmoid()).sqrt();
-        var oneHot = torch.one_hot(gtClasses, numClasses).to(ScalarType.Float32);
-        var clsCost = Bce.Call(p.unsqueeze(0).expand(numGt, m, numClasses), oneHot.unsqueeze(1).expand(numGt, m, numClasses), Arg.None, 0L).sum(-1);
-        var cost = clsCost + iouCost * 3.0 + (~geometry).to(ScalarType.Float32) * 1e6;
-
-        // simota_matching: dynamic k from the top-10 IoUs, k cheapest anchors per ground truth.
-        var (topIous, _) = ious.topk(Math.Min(10, m), 1);
-        var dynamicKs = topIous.sum(1).to(ScalarType.Int32).clamp_min(1).ToArray<int>();
+        // simota_matching: the k cheapest anchors per ground truth.
         var matching = new byte[numGt * m];
         for (var g = 0; g < numGt; g++)
         {

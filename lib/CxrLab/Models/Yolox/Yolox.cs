@@ -237,7 +237,8 @@ public sealed class YOLOX : Module, IDetector
 
     public DetectionCandidates PredictCandidates(IReadOnlyList<Tensor> images)
     {
-        using var _ = torch.no_grad();
+        // Inference mode, as PyTorch's torch.inference_mode() and the other families: no version counters or views tracked.
+        using var _ = torch.inference_mode();
         using var scope = torch.NewDisposeScope();
         var (batch, ratios) = Letterbox(images, InputSize);
         var output = ForwardDecoded(batch);
@@ -261,7 +262,7 @@ public sealed class YOLOX : Module, IDetector
     public List<Detections> SelectDetections(DetectionCandidates candidates, PostprocessOptions? options = null)
     {
         options ??= Postprocess;
-        using var _ = torch.no_grad();
+        using var _ = torch.inference_mode();
         var result = new List<Detections>();
         for (var i = 0; i < candidates.PerImage.Count; i++)
         {
