@@ -17,6 +17,7 @@ root.Subcommands.Add(KernelVerb.Create());
 root.Subcommands.Add(NotebookVerb.Create());
 root.Subcommands.Add(TrainVerb.Create());
 root.Subcommands.Add(ExperimentsVerb.Create());
+root.Subcommands.Add(EnsembleVerb.Create());
 root.Subcommands.Add(PredictVerb.Create());
 root.Subcommands.Add(ModelsVerb.Create());
 root.Subcommands.Add(DistributedCheckVerb.Create());

@@ -144,7 +144,9 @@ public sealed class DataConfig
     /// directory) that defines the training data: which images (abnormal or all), how the radiologists' boxes are
     /// fused for training, and the images each source makes per epoch — the same outputs <c>./cxr dataset build</c>
     /// writes once, here drawn afresh every epoch, mixing donors taken from the training fold only. Validation keeps
-    /// <see cref="Fusion"/> and is never augmented. Empty = every training image once, with <c>augment:</c>.</summary>
+    /// <see cref="Fusion"/> and is never augmented. The category's <c>source</c> (abnormal | all) replaces
+    /// <see cref="IncludeNoFinding"/>; <c>augment:</c> steps, if any, run after the category's output. Empty = every
+    /// training image once, with <c>augment:</c>.</summary>
     public string Category { get; set; } = "";
 
     /// <summary>Cap on training images (0 = all); for smoke runs.</summary>

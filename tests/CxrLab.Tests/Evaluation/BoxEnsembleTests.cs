@@ -67,4 +67,32 @@ public class BoxEnsembleTests
         Assert.Equal(0.5f, fused.Single(d => d.ImageId == "img2" && d.Label == 14).Score, 5);
         Assert.Equal(0.45f, fused.Single(d => d.ImageId == "img2" && d.Label == 5).Score, 5);   // one model of two: halved
     }
+
+    [Fact]
+    public void Ensemble_verb_fuses_submissions_as_the_library_does_and_names_bad_weights()
+    {
+        var dir = Directory.CreateTempSubdirectory("cxr-ensemble-").FullName;
+        try
+        {
+            var a = Path.Combine(dir, "a.csv");
+            var b = Path.Combine(dir, "b.csv");
+            VinBigSubmission.Write(a, ["i1", "i2"], [new("i1", 3, 0.8f, new Box(10, 10, 50, 50)), new("i2", 5, 0.3f, new Box(5, 5, 25, 30))]);
+            VinBigSubmission.Write(b, ["i1", "i2"], [new("i1", 3, 0.6f, new Box(14, 12, 54, 50)), new("i1", 7, 0.5f, new Box(60, 60, 90, 95))]);
+            var fusedPath = Path.Combine(dir, "fused.csv");
+            var output = Cli.Run("ensemble", a, b, "--out", fusedPath, "--weights", "2,1");
+            Assert.Contains("5 boxes → 4 fused boxes on 2 images", output);   // b's empty i2 row is Kaggle's "14 1 0 0 1 1"
+            var report = new ValidationReport();
+            var (ids, fused) = VinBigSubmission.Read(fusedPath, report);
+            Assert.Equal(["i1", "i2"], ids);
+            var expected = BoxEnsemble.WeightedBoxesFusion([VinBigSubmission.Read(a, report).Detections, VinBigSubmission.Read(b, report).Detections],
+                ["i1", "i2"], WbfOptions.Kaggle, [2.0, 1.0]);
+            Assert.Equal(expected.Count, fused.Count);
+            foreach (var e in expected)
+                Assert.Contains(fused, f => f.ImageId == e.ImageId && f.Label == e.Label && Math.Abs(f.Score - e.Score) < 1e-4 && Math.Abs(f.Box.X1 - e.Box.X1) < 1e-2);
+            var (code, _, stderr) = Cli.RunAny("ensemble", a, b, "--out", fusedPath, "--weights", "1");
+            Assert.Equal(2, code);
+            Assert.Contains("--weights: 1 weights for 2 submissions", stderr);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }

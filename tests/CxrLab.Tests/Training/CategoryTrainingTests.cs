@@ -213,4 +213,36 @@ public sealed class CategoryTrainingTests : IDisposable
         Assert.Contains("data.category", bad.Message);
         Assert.Contains("nope.yaml", bad.Message);
     }
+
+    public static TheoryData<string> CategoryExperiments() =>
+        new(from family in new[] { "frcnn", "yolox", "effdet" } from c in "ABCD" select $"vinbig_{family}_{c}.yaml");
+
+    /// <summary>Each shipped category experiment, with its own arch and recipe but a phantom root and small inputs, prepares
+    /// its category and takes one training step on the samples of its last two outputs (Mosaic and CutMix + Mosaic for D).</summary>
+    [Theory]
+    [MemberData(nameof(CategoryExperiments))]
+    public void Every_shipped_category_experiment_takes_one_training_step(string file)
+    {
+        var root = Phantom();
+        var cfg = ExperimentConfigLoader.LoadFile(RepoFile($"experiments/{file}"),
+            [$"data.root={root}", "data.cache_size=64", "data.folds=3", "model.input_size=128", "model.max_size=128", "model.weights=''"]);
+        var fold = VinBigTraining.Prepare(cfg);
+        var (train, _) = VinBigTraining.Datasets(cfg, fold);
+        var samples = new[] { train.Count - 1, train.Count - 2 }.Select(i => train.Load(i, 0)).ToList();
+        try
+        {
+            using var model = ExperimentRunner.BuildModel(cfg);
+            model.Module.train();
+            using var scope = CxrLab.Torch.torch.NewDisposeScope();
+            var losses = model.ForwardTrain(samples.Select(s => s.Image).ToList(), samples.Select(s => s.Target).ToList());
+            var total = losses.Values.Aggregate((a, b) => a + b);
+            total.backward();
+            Assert.True(double.IsFinite(total.item<float>()), $"{file}: loss {total.item<float>()}");
+            Assert.Contains(model.Module.parameters(), p => p.grad is { } g && g.abs().sum().item<float>() > 0);
+        }
+        finally
+        {
+            foreach (var s in samples) s.Dispose();
+        }
+    }
 }
