@@ -16,6 +16,8 @@ root.Subcommands.Add(BenchVerb.Create());
 root.Subcommands.Add(KernelVerb.Create());
 root.Subcommands.Add(NotebookVerb.Create());
 root.Subcommands.Add(TrainVerb.Create());
+root.Subcommands.Add(ExperimentsVerb.Create());
+root.Subcommands.Add(EnsembleVerb.Create());
 root.Subcommands.Add(PredictVerb.Create());
 root.Subcommands.Add(SweepVerb.Create());
 root.Subcommands.Add(ModelsVerb.Create());

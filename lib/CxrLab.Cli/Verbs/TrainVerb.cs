@@ -45,7 +45,12 @@ public static class TrainVerb
 
             if (!quiet) AnsiConsole.MarkupLine($"[bold]{Markup.Escape(cfg.Name)}[/] → {Markup.Escape(run.Path)}" +
                                                (replica is null ? "" : $" ({replica.Group.WorldSize} data-parallel ranks, {replica.Group.Backend})"));
-            void Say(string msg) { if (!quiet) AnsiConsole.MarkupLine(Markup.Escape(msg)); }
+            void Say(string msg)
+            {
+                if (quiet) return;
+                AnsiConsole.MarkupLine(Markup.Escape(msg));
+                File.AppendAllText(run.LogFile, msg + Environment.NewLine);  // data preparation (folds, resampling, category) stays with the run
+            }
             var task = DetectionTasks.Find(cfg.Data.Dataset);
             var data = ExperimentRunner.Data(cfg, Say);
             using var model = ExperimentRunner.BuildModel(cfg, Say);

@@ -96,4 +96,32 @@ public static class ClassResampler
         rng.Shuffle(result);
         return new ResamplingResult(result, before, ClassHistogram.Of(imageClasses, boxLabels, result));
     }
+
+    /// <summary>Repeat-factor sampling (LVIS, Gupta et al. 2019; detectron2's <c>RepeatFactorTrainingSampler</c>):
+    /// class c, present on a fraction f(c) of the images, gets r(c) = max(1, sqrt(t / f(c))); an image is repeated
+    /// r(i) = max over its classes of r(c) times — floor(r(i)) copies plus one more with probability frac(r(i)).
+    /// detectron2 redraws that rounding every epoch; here it is drawn once from <paramref name="seed"/>, so every epoch
+    /// of a run has the same length and a resumed run the same list. Images without classes keep one copy.</summary>
+    public static ResamplingResult RepeatFactor(IReadOnlyList<IReadOnlyList<int>> imageClasses, IReadOnlyList<IReadOnlyList<int>>? boxLabels, double threshold, int seed)
+    {
+        if (threshold is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(threshold), threshold, "the repeat threshold is a fraction of images in (0, 1]");
+        var n = imageClasses.Count;
+        var before = ClassHistogram.Of(imageClasses, boxLabels, Enumerable.Range(0, n));
+        var factorOf = RepeatFactors(before, threshold);
+        var rng = new Random(seed);
+        var kept = new List<int>();
+        for (var i = 0; i < n; i++)
+        {
+            var r = imageClasses[i].Select(c => factorOf[c]).DefaultIfEmpty(1).Max();
+            var copies = (int)Math.Floor(r) + (rng.NextDouble() < r - Math.Floor(r) ? 1 : 0);
+            for (var k = 0; k < copies; k++) kept.Add(i);
+        }
+        var result = kept.ToArray();
+        rng.Shuffle(result);
+        return new ResamplingResult(result, before, ClassHistogram.Of(imageClasses, boxLabels, result));
+    }
+
+    /// <summary>r(c) = max(1, sqrt(t / f(c))) for every class of <paramref name="histogram"/>.</summary>
+    public static IReadOnlyDictionary<int, double> RepeatFactors(ClassHistogram histogram, double threshold) =>
+        histogram.Images.ToDictionary(kv => kv.Key, kv => Math.Max(1, Math.Sqrt(threshold / ((double)kv.Value / Math.Max(1, histogram.TotalImages)))));
 }

@@ -8,6 +8,31 @@ public static class VinBigDataset
     public const string SampleSubmissionCsv = "sample_submission.csv";
     public const string DicomExtension = ".dicom";
 
+    /// <summary>Beside train.csv in a dataset <c>./cxr dataset build</c> made: <c>image_id,source_id</c>, the source image
+    /// each output image was made from. <see cref="LoadTrain"/> groups items by it, so folds never split a source's copies.</summary>
+    public const string SourceIdsCsv = "source_ids.csv";
+
+    /// <summary>Writes <see cref="SourceIdsCsv"/> rows (image id, source image id).</summary>
+    public static void WriteSourceIds(string path, IEnumerable<(string ImageId, string SourceId)> rows) =>
+        CsvRows.WriteAtomically(path, new[] { "image_id,source_id" }.Concat(rows.Select(r => $"{CsvRows.Escape(r.ImageId)},{CsvRows.Escape(r.SourceId)}")));
+
+    /// <summary>Reads <see cref="SourceIdsCsv"/> of <paramref name="root"/> (image id → source id); empty when the file is absent.</summary>
+    public static IReadOnlyDictionary<string, string> ReadSourceIds(string root)
+    {
+        var path = Path.Combine(root, SourceIdsCsv);
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!File.Exists(path)) return map;
+        foreach (var row in CsvRows.Read(path, "image_id", "source_id"))
+        {
+            var id = row["image_id"];
+            var source = row["source_id"];
+            if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(source))
+                throw new InvalidDataException($"{path}:{row.Line}: image_id and source_id must both be given");
+            map[id] = source;
+        }
+        return map;
+    }
+
     /// <summary>The DICOM files of a split (<c>train</c> or <c>test</c>) as an image source, read by the given
     /// DICOM reader (CxrLab.Dicom's <c>DicomReaders.Display, DicomReaders.Size</c>).</summary>
     public static DicomFolderSource DicomSource(string root, string split, Func<string, Imaging.Image> readImage, Func<string, (int Width, int Height)>? readSize = null) =>
@@ -16,13 +41,15 @@ public static class VinBigDataset
     /// <summary>Loads the train split: radiologists' boxes fused per image by <paramref name="fusion"/>
     /// (default WBF at IoU 0.4), mapped to <paramref name="images"/>' pixels and clipped. Items whose image the
     /// source lacks are listed in the report and left out. Targets hold labels 0–13; a "No finding" image has
-    /// an empty target and image class 14.</summary>
+    /// an empty target and image class 14. Items are grouped (for folds) by their source image when the root has
+    /// <see cref="SourceIdsCsv"/>, else each image is its own group.</summary>
     public static DetectionDataset LoadTrain(string root, IImageSource images, FusionOptions? fusion = null)
     {
         fusion ??= new FusionOptions();
         var csv = Path.Combine(root, TrainCsv);
         var report = new ValidationReport();
         var rows = VinBigLabels.Read(csv, report, id => images.Contains(id) ? Size(images.Describe(id)) : null);
+        var sourceIds = ReadSourceIds(root);
         var items = new List<DatasetItem>();
         int boxesIn = 0, boxesOut = 0, noFinding = 0;
         var inPerClass = new SortedDictionary<int, int>();
@@ -42,7 +69,8 @@ public static class VinBigDataset
             foreach (var b in sourceBoxes) inPerClass[b.Label] = inPerClass.GetValueOrDefault(b.Label) + 1;
             foreach (var b in fused) outPerClass[b.Label] = outPerClass.GetValueOrDefault(b.Label) + 1;
             if (fused.Count == 0) noFinding++;
-            items.Add(MakeItem(id, images, fused, keepsReaders: fusion.Method is FusionMethod.None or FusionMethod.KeepOneReader));
+            items.Add(MakeItem(id, images, fused, keepsReaders: fusion.Method is FusionMethod.None or FusionMethod.KeepOneReader,
+                group: sourceIds.GetValueOrDefault(id, id)));
         }
         var fusionReport = new FusionReport(fusion.Method, items.Count, noFinding, boxesIn, boxesOut, inPerClass, outPerClass);
         return new DetectionDataset("vinbig-train", VinBigClasses.Names, items, report, fusionReport);
@@ -85,7 +113,7 @@ public static class VinBigDataset
         return new Evaluation.TruthSet(ids, boxes);
     }
 
-    static DatasetItem MakeItem(string id, IImageSource images, IReadOnlyList<FusedBox> fused, bool keepsReaders = false)
+    static DatasetItem MakeItem(string id, IImageSource images, IReadOnlyList<FusedBox> fused, bool keepsReaders = false, string? group = null)
     {
         var info = images.Describe(id);
         var boxes = new List<Box>();
@@ -99,7 +127,7 @@ public static class VinBigDataset
             boxes.Add(b); labels.Add(f.Label); scores.Add(f.Score); sources.Add(f.Source ?? "");
         }
         IReadOnlyList<int> classes = labels.Count == 0 ? [VinBigClasses.NoFinding] : labels.Distinct().Order().ToList();
-        return new DatasetItem(id, info, new Target(info.Width, info.Height, boxes, labels), scores, id, classes, () => images.Load(id),
+        return new DatasetItem(id, info, new Target(info.Width, info.Height, boxes, labels), scores, group ?? id, classes, () => images.Load(id),
             keepsReaders ? sources : null);
     }
 

@@ -6,9 +6,14 @@ namespace CxrLab.Training;
 /// <summary>A <see cref="DetectionDataset"/> as the trainer sees it: the image read from the cache on each
 /// <see cref="Load"/>, augmented (training epochs only) with a seed that depends only on (seed, epoch, index),
 /// so resumed runs see the same images. Labels stay the dataset's class ids; ids at or above <paramref name="numClasses"/>
-/// (VinBigData's "No finding", 14) and boxes without area are left out of the target.</summary>
-public sealed class DetectionDatasetSamples(DetectionDataset dataset, Pipeline? augment, long seed, int numClasses = int.MaxValue) : IDetectionDataset
+/// (VinBigData's "No finding", 14) and boxes without area are left out of the target. Mixing steps (CutMix, Mosaic,
+/// MixUp) draw their donors from <paramref name="pool"/> (give the training items: never validation), by default
+/// this dataset's own items, each once.</summary>
+public sealed class DetectionDatasetSamples(DetectionDataset dataset, Pipeline? augment, long seed, int numClasses = int.MaxValue, ISampleSource? pool = null) : IDetectionDataset
 {
+    /// <summary>The donor pool of the mixing steps.</summary>
+    public ISampleSource Pool { get; } = pool ?? new DatasetSampleSource(dataset.Items.DistinctBy(i => i.ImageId).ToList());
+
     public DetectionDataset Dataset { get; } = dataset;
     public int Count => Dataset.Count;
 
@@ -19,7 +24,7 @@ public sealed class DetectionDatasetSamples(DetectionDataset dataset, Pipeline? 
         var target = item.Target;
         if (augment is not null && epoch >= 0)
         {
-            var result = augment.Run(new Sample(image, target, item.ImageId), SampleSeed.Of((ulong)seed, epoch, index));
+            var result = augment.Run(new Sample(image, target, item.ImageId), SampleSeed.Of((ulong)seed, epoch, index), Pool);
             (image, target) = (result.Sample.Image, result.Sample.Target);
         }
         return new DetectionSample(item.ImageId, InMemoryDetectionDataset.ToTensor(image),

@@ -123,11 +123,31 @@ public sealed class DataConfig
     /// <summary>Train on images without findings too (they teach the background).</summary>
     public bool IncludeNoFinding { get; set; } = true;
 
-    /// <summary>Per-class resampling: <c>none</c>, <c>repeat_factor</c> or <c>class_balanced</c>.</summary>
+    /// <summary>Per-class resampling of the training images, drawn once per run and shown in the log as a table
+    /// (images and boxes per class before → after): <c>none</c>; <c>repeat_factor</c> (LVIS: an image is repeated
+    /// sqrt(<see cref="RepeatThreshold"/> / f) times for its rarest class's image fraction f); <c>per_class</c>
+    /// (<see cref="ClassMinImages"/> raises a class to that many images by repeating its images,
+    /// <see cref="ClassMaxImages"/> caps one by dropping images that hold only capped classes).</summary>
     public string Resampling { get; set; } = "none";
 
-    /// <summary>Repeat-factor threshold (LVIS style) when <see cref="Resampling"/> is <c>repeat_factor</c>.</summary>
+    /// <summary>Repeat-factor threshold (LVIS style) when <see cref="Resampling"/> is <c>repeat_factor</c>: classes on
+    /// fewer than this fraction of the images are repeated.</summary>
     public double RepeatThreshold { get; set; } = 0.1;
+
+    /// <summary><c>per_class</c>: class id → least number of training images holding it, e.g. <c>{1: 200, 12: 200}</c>.</summary>
+    public Dictionary<string, string> ClassMinImages { get; set; } = [];
+
+    /// <summary><c>per_class</c>: class id → most training images holding it (images holding only capped classes are dropped).</summary>
+    public Dictionary<string, string> ClassMaxImages { get; set; } = [];
+
+    /// <summary>A dataset category file (<c>experiments/datasets/vinbig-A…D.yaml</c>, relative to the working
+    /// directory) that defines the training data: which images (abnormal or all), how the radiologists' boxes are
+    /// fused for training, and the images each source makes per epoch — the same outputs <c>./cxr dataset build</c>
+    /// writes once, here drawn afresh every epoch, mixing donors taken from the training fold only. Validation keeps
+    /// <see cref="Fusion"/> and is never augmented. The category's <c>source</c> (abnormal | all) replaces
+    /// <see cref="IncludeNoFinding"/>; <c>augment:</c> steps, if any, run after the category's output. Empty = every
+    /// training image once, with <c>augment:</c>.</summary>
+    public string Category { get; set; } = "";
 
     /// <summary>Cap on training images (0 = all); for smoke runs.</summary>
     public int Limit { get; set; }

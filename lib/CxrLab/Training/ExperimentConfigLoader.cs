@@ -34,6 +34,7 @@ public static class ExperimentConfigLoader
         foreach (var item in overrides ?? []) ApplyOverride(root, item, origins);
         var binder = new Binder(source, origins);
         var config = (ExperimentConfig)binder.Bind(root, typeof(ExperimentConfig), "");
+        config.Data.Category = ResolveFromWriter(root, ["data", "category"], config.Data.Category, source, origins);
         Validate(config, binder.Where);
         return config;
     }
@@ -138,6 +139,21 @@ public static class ExperimentConfigLoader
         node.Children[leaf] = value;
     }
 
+    /// <summary>A relative path read from a file is relative to that file's folder (as <c>base:</c>), so an experiment
+    /// names its dataset category the same way from any working directory; from <c>--set</c> it is relative to the
+    /// working directory.</summary>
+    static string ResolveFromWriter(YamlMappingNode root, string[] keys, string value, string source, Dictionary<YamlNode, string> origins)
+    {
+        if (value.Length == 0 || Path.IsPathRooted(value)) return value;
+        YamlNode node = root;
+        foreach (var k in keys)
+            if (node is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode(k), out node!)) return value;
+        var writer = origins.TryGetValue(node, out var origin) ? origin : $"{source}:0";
+        if (writer.StartsWith("--set", StringComparison.Ordinal)) return Path.GetFullPath(value);
+        var file = writer[..writer.LastIndexOf(':')];
+        return Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".", value));
+    }
+
     static void MarkOrigin(YamlNode node, string origin, Dictionary<YamlNode, string> origins)
     {
         origins[node] = origin;
@@ -173,6 +189,20 @@ public static class ExperimentConfigLoader
         Require(c.Data.FusionIou is > 0 and <= 1, "data.fusion_iou", $"{c.Data.FusionIou} must be in (0, 1]");
         Require(c.Data.CacheSize >= 32, "data.cache_size", $"{c.Data.CacheSize} must be ≥ 32 pixels");
         Require(c.Data.Limit >= 0, "data.limit", "must be ≥ 0 (0 = all images)");
+        Require(c.Data.Resampling is "none" or "repeat_factor" or "per_class", "data.resampling",
+            $"'{c.Data.Resampling}' must be none, repeat_factor (with data.repeat_threshold) or per_class (with data.class_min_images / data.class_max_images)");
+        Require(c.Data.RepeatThreshold is > 0 and <= 1, "data.repeat_threshold", $"{c.Data.RepeatThreshold} must be a fraction of images in (0, 1]");
+        foreach (var (key, map) in new[] { ("data.class_min_images", c.Data.ClassMinImages), ("data.class_max_images", c.Data.ClassMaxImages) })
+            foreach (var (cls, count) in map)
+                Require(int.TryParse(cls, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) && id >= 0 && id < c.Model.NumClasses + 1
+                        && int.TryParse(count, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 0,
+                    key, $"'{cls}: {count}' must map a class id (0..{c.Model.NumClasses}) to a number of images ≥ 0, e.g. {{1: 200, 12: 200}}");
+        Require(c.Data.Resampling == "per_class" || (c.Data.ClassMinImages.Count == 0 && c.Data.ClassMaxImages.Count == 0), "data.resampling",
+            "data.class_min_images / data.class_max_images are read only with resampling: per_class");
+        Require(c.Data.Category.Length == 0 || File.Exists(c.Data.Category), "data.category",
+            $"'{c.Data.Category}' not found (a path in a file is relative to that file, e.g. datasets/vinbig-B.yaml from experiments/; from --set, to the working directory)");
+        Require(c.Data.Category.Length == 0 || c.Data.Dataset == "vinbigdata", "data.category",
+            $"categories are VinBigData dataset definitions; data.dataset is '{c.Data.Dataset}'");
         for (var i = 0; i < c.Augment.Count; i++)
         {
             Require(c.Augment[i].Name.Length > 0, $"augment[{i}].name", "every augmentation step needs a name");

@@ -24,7 +24,8 @@ public sealed record CategoryReport(
 }
 
 /// <summary>Materialises a category: every source image through every applicable output pipeline, written as
-/// PNG (out/train/&lt;id&gt;.png) plus out/train.csv in the VinBigData schema (one row per box, rad_id kept when the
+/// PNG (out/train/&lt;id&gt;.png) plus out/train.csv in the VinBigData schema, out/source_ids.csv (each output's
+/// source image, so folds of the built set keep a source's copies together) (one row per box, rad_id kept when the
 /// source keeps readers; an image left without boxes gets one "No finding" row), out/train/meta.csv (so out/train
 /// is itself a PNG cache: <c>VinBigDataset.LoadTrain(out, new PngCacheSource(out/train))</c>) and
 /// out/category_report.json. Boxes in train.csv are in the OUTPUT PNG's pixels (meta.csv says orig = PNG size).
@@ -114,6 +115,9 @@ public static class CategoryBuilder
         if (duplicate is not null) throw new InvalidOperationException($"image id '{duplicate.Key}' would be written twice; change the output suffixes");
         VinBigLabels.Write(Path.Combine(outDir, VinBigDataset.TrainCsv), allRows);
         CacheMeta.Write(Path.Combine(outDir, ImagesFolder, "meta.csv"), sizesPerSource.SelectMany(s => s));
+        // Copies of one source must share a fold when the built set is split (VinBigDataset.LoadTrain groups by this).
+        VinBigDataset.WriteSourceIds(Path.Combine(outDir, VinBigDataset.SourceIdsCsv),
+            sizesPerSource.SelectMany((sizes, i) => sizes.Select(s => (s.Item1, imageId(i)))));
 
         var stats = new AugmentStats();
         foreach (var s in statsPerSource) stats.Add(s);

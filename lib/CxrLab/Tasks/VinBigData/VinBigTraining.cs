@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using CxrLab.Augment;
+using CxrLab.Augment.Categories;
 using CxrLab.Data;
 using CxrLab.Dicom.Cache;
 using CxrLab.Evaluation;
@@ -11,8 +12,10 @@ using CxrLab.Training;
 namespace CxrLab.Tasks.VinBigData;
 
 /// <summary>A VinBigData fold prepared for training: the train and validation subsets (items in cache pixels,
-/// labels 0–13), the cache they read from, and the augmentation pipeline built from the config.</summary>
-public sealed record VinBigFold(DetectionDataset Train, DetectionDataset Validation, string CacheDir, Pipeline? Augment, KFoldSplit Split);
+/// labels 0–13), the cache they read from, and the augmentation pipeline built from the config.
+/// <see cref="Category"/>: the dataset category (<c>data.category</c>) the training images are drawn through, if any.</summary>
+public sealed record VinBigFold(DetectionDataset Train, DetectionDataset Validation, string CacheDir, Pipeline? Augment, KFoldSplit Split,
+    CategoryConfig? Category = null);
 
 /// <summary>Reads <c>data.dataset: vinbigdata</c> configs for the trainer: Kaggle layout (train.csv +
 /// train/*.dicom) → 16-bit PNG cache (<c>./cxr convert</c> semantics, long side <c>data.cache_size</c>,
@@ -22,10 +25,11 @@ public sealed record VinBigFold(DetectionDataset Train, DetectionDataset Validat
 public static class VinBigTraining
 {
     /// <summary>The PNG cache folder of a config: <c>data.cache_dir</c>, else <c>{root}/cache_png{cache_size}</c>;
-    /// <c>data.layout: cache</c> means <c>data.root</c> already is a cache (meta.csv + PNGs) beside train.csv.</summary>
+    /// <c>data.layout: cache</c> means the PNGs are already there: in <c>data.cache_dir</c> if given (a built category:
+    /// <c>root: OUT, cache_dir: OUT/train</c>), else in <c>data.root</c> beside train.csv.</summary>
     public static string CacheDirOf(DataConfig data) =>
-        data.Layout == "cache" ? data.Root
-        : data.CacheDir.Length > 0 ? data.CacheDir
+        data.CacheDir.Length > 0 ? data.CacheDir
+        : data.Layout == "cache" ? data.Root
         : Path.Combine(data.Root, $"cache_png{data.CacheSize}");
 
     /// <summary>Builds (or completes) the PNG cache and loads the fold. <paramref name="log"/> gets one line per stage.</summary>
@@ -45,17 +49,36 @@ public static class VinBigTraining
             if (report.Failed > 0 && report.Converted + report.Skipped == 0) throw new InvalidDataException($"no DICOM converted; see {report.ErrorsCsv}");
         }
         var fusion = new FusionOptions(ParseFusion(data.Fusion), (float)data.FusionIou);
-        var all = VinBigDataset.LoadTrain(data.Root, new PngCacheSource(cacheDir), fusion);
+        var images = new PngCacheSource(cacheDir);
+        var all = VinBigDataset.LoadTrain(data.Root, images, fusion);
         if (all.Count == 0) throw new InvalidDataException($"no training image of {csv} is in the cache {cacheDir}");
         if (data.Folds < 2 || data.Fold < 0 || data.Fold >= data.Folds) throw new ArgumentException($"data.fold {data.Fold} of data.folds {data.Folds}: need folds ≥ 2 and 0 ≤ fold < folds");
+        // Folds by group: a source image and every copy `./cxr dataset build` made of it land in the same fold.
         var split = MultilabelStratifiedKFold.Split(all, data.Folds, (int)config.Seed);
         var fold = split.Folds[data.Fold];
-        var trainIdx = fold.Train.Where(i => data.IncludeNoFinding || all[i].Target.Count > 0).ToList();
-        if (data.Limit > 0) trainIdx = trainIdx.Take(data.Limit).ToList();
-        var train = all.Subset(trainIdx, "-train");
+        var category = data.Category.Length > 0 ? CategoryConfig.Load(data.Category) : null;
+
+        // Training boxes: the category's fusion (e.g. every reader's box, as the seed) when it differs from data.fusion,
+        // which stays the validation truth's.
+        var trainSource = all;
+        if (category is not null && category.Fusion != fusion.Method)
+        {
+            trainSource = VinBigDataset.LoadTrain(data.Root, images, new FusionOptions(category.Fusion, (float)data.FusionIou));
+            log?.Invoke($"category {category.Name}: training boxes fused by {category.Fusion}, validation truth by {fusion.Method}");
+        }
+        var byId = trainSource.Items.ToDictionary(i => i.ImageId, StringComparer.Ordinal);
+        var abnormalOnly = category?.AbnormalOnly ?? !data.IncludeNoFinding;
+        var trainItems = fold.Train.Select(i => byId[all[i].ImageId]).Where(i => !abnormalOnly || i.Target.Count > 0).ToList();
+        if (data.Limit > 0) trainItems = trainItems.Take(data.Limit).ToList();
+        var train = new DetectionDataset($"{all.Name}-train", all.ClassNames, trainItems, trainSource.Report, trainSource.Fusion);
         var validation = all.Subset(fold.Validation, "-val");
-        log?.Invoke($"{all.Count} images ({all.Fusion?.NoFindingImages ?? 0} without findings); fold {data.Fold}/{data.Folds}: {train.Count} train, {validation.Count} validation");
-        return new VinBigFold(train, validation, cacheDir, AugmentMapping.Build(config.Augment), split);
+        log?.Invoke($"{all.Count} images ({all.Fusion?.NoFindingImages ?? 0} without findings); fold {data.Fold}/{data.Folds}: {train.Count} train" +
+                    (abnormalOnly ? " (with findings)" : "") + $", {validation.Count} validation");
+        train = TrainingResampling.Apply(data, train, config.Seed, log);
+        if (category is not null)
+            log?.Invoke($"category {category.Name} ({data.Category}): {category.Outputs.Count} output(s) per training image per epoch " +
+                        $"({string.Join(", ", category.Outputs.Select(o => o.Suffix.Length == 0 ? "source" : o.Suffix))}); mixing donors from the {train.Items.DistinctBy(i => i.ImageId).Count()} training images");
+        return new VinBigFold(train, validation, cacheDir, AugmentMapping.Build(config.Augment), split, category);
     }
 
     static FusionMethod ParseFusion(string name) => name.ToLowerInvariant() switch
@@ -67,9 +90,16 @@ public static class VinBigTraining
         _ => throw new ArgumentException($"data.fusion '{name}' is not known; use wbf, nms, none or keep_one_reader"),
     };
 
-    /// <summary>Train and validation sets for the trainer (validation never augmented).</summary>
-    public static (DetectionDatasetSamples Train, DetectionDatasetSamples Validation) Datasets(ExperimentConfig config, VinBigFold fold) =>
-        (new DetectionDatasetSamples(fold.Train, fold.Augment, config.Seed, VinBigClasses.FindingCount), new DetectionDatasetSamples(fold.Validation, null, config.Seed, VinBigClasses.FindingCount));
+    /// <summary>Train and validation sets for the trainer (validation never augmented): the category's outputs per
+    /// training image when the fold has one, else each training image with <c>augment:</c>. Mixing donors come from the
+    /// training items only.</summary>
+    public static (IDetectionDataset Train, DetectionDatasetSamples Validation) Datasets(ExperimentConfig config, VinBigFold fold)
+    {
+        IDetectionDataset train = fold.Category is { } category
+            ? new CategorySamples(category, fold.Train, fold.Augment, config.Seed, VinBigClasses.FindingCount)
+            : new DetectionDatasetSamples(fold.Train, fold.Augment, config.Seed, VinBigClasses.FindingCount);
+        return (train, new DetectionDatasetSamples(fold.Validation, null, config.Seed, VinBigClasses.FindingCount));
+    }
 }
 
 /// <summary>The VinBigData Kaggle metric (mAP at IoU 0.4, ../shared/REFERENCES.md) on a validation subset:

@@ -1,0 +1,57 @@
+using System.CommandLine;
+using System.Globalization;
+using CxrLab.Data;
+using CxrLab.Evaluation;
+
+namespace CxrLab.Cli.Verbs;
+
+/// <summary>`cxr ensemble SUB.csv SUB.csv … --out FUSED.csv [--iou 0.4] [--weights 2,1] [--conf-type avg] [--skip 0]`:
+/// weighted boxes fusion (ensemble-boxes' algorithm, <see cref="BoxEnsemble"/>) of several models' VinBigData submissions,
+/// image by image — the VinBigData winners' last step. Score the result with <c>./cxr score vinbig</c>.</summary>
+public static class EnsembleVerb
+{
+    public static Command Create()
+    {
+        var inputs = new Argument<string[]>("submissions") { Description = "two or more VinBigData submissions (image_id,PredictionString), original pixels", Arity = new ArgumentArity(2, 100) };
+        var output = new Option<string>("--out") { Description = "fused submission to write", Required = true };
+        var iou = new Option<double>("--iou") { Description = "boxes of one class overlapping more than this are fused (winners: 0.4; ensemble-boxes' default 0.55)", DefaultValueFactory = _ => 0.4 };
+        var skip = new Option<double>("--skip") { Description = "drop boxes scored below this before fusing", DefaultValueFactory = _ => 0.0 };
+        var weights = new Option<string?>("--weights") { Description = "one weight per submission, comma-separated (default all 1)" };
+        var confType = new Option<string>("--conf-type") { Description = "avg, max, box_and_model_avg or absent_model_aware_avg", DefaultValueFactory = _ => "avg" };
+        var command = new Command("ensemble", "Fuse several models' VinBigData submissions with weighted boxes fusion (WBF)") { inputs, output, iou, skip, weights, confType };
+        command.SetAction(parse =>
+        {
+            var files = parse.GetValue(inputs)!;
+            var w = parse.GetValue(weights) is { } text
+                ? text.Split(',').Select(s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 ? v
+                    : throw new UsageException($"--weights: '{s}' is not a positive number")).ToList()
+                : null;
+            if (w is not null && w.Count != files.Length) throw new UsageException($"--weights: {w.Count} weights for {files.Length} submissions");
+            var conf = parse.GetValue(confType) switch
+            {
+                "avg" => WbfConfidence.Avg, "max" => WbfConfidence.Max, "box_and_model_avg" => WbfConfidence.BoxAndModelAvg,
+                "absent_model_aware_avg" => WbfConfidence.AbsentModelAwareAvg,
+                var other => throw new UsageException($"--conf-type '{other}': use avg, max, box_and_model_avg or absent_model_aware_avg"),
+            };
+            var options = new WbfOptions(parse.GetValue(iou), parse.GetValue(skip), conf);
+            if (options.IouThreshold is <= 0 or > 1) throw new UsageException($"--iou {options.IouThreshold}: must be in (0, 1]");
+            var report = new ValidationReport();
+            var ids = new List<string>();
+            var models = new List<IReadOnlyList<Detection>>();
+            foreach (var file in files)
+            {
+                if (!File.Exists(file)) throw new UsageException($"{file}: no such submission");
+                var (imageIds, detections) = VinBigSubmission.Read(file, report);
+                ids.AddRange(imageIds);
+                models.Add(detections);
+            }
+            if (report.Issues.Count > 0) Console.Error.WriteLine(report.ToString(10));
+            var fused = BoxEnsemble.WeightedBoxesFusion(models, ids, options, w);
+            var order = ids.Distinct(StringComparer.Ordinal).ToList();
+            VinBigSubmission.Write(parse.GetValue(output)!, order, fused);
+            Console.WriteLine($"{files.Length} submissions, {models.Sum(m => m.Count)} boxes → {fused.Count} fused boxes on {order.Count} images (WBF at IoU {options.IouThreshold.ToString(CultureInfo.InvariantCulture)}) → {parse.GetValue(output)}");
+            return 0;
+        });
+        return command;
+    }
+}

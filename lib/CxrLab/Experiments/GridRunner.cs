@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CxrLab.Data;
+using CxrLab.Data.Phantom;
+using CxrLab.Evaluation;
+using CxrLab.Models.Detection;
+using CxrLab.Tasks.VinBigData;
+using CxrLab.Training;
+
+namespace CxrLab.Experiments;
+
+/// <summary>A finished cell (<c>result.json</c>): the best checkpoint's validation mAP@0.4 (Kaggle's metric, on the
+/// held-out fold in original pixels), the same with hflip TTA, per-class AP by name, and where the run is.</summary>
+public sealed record GridCellResult
+{
+    public string Model { get; init; } = "";
+    public string Category { get; init; } = "";
+    public string Arch { get; init; } = "";
+    public string Config { get; init; } = "";
+    public string Run { get; init; } = "";
+    public double ValMap40 { get; init; }
+    public double ValMap40Hflip { get; init; }
+    public int Epochs { get; init; }
+    public int TrainImagesPerEpoch { get; init; }
+    public int ValidationImages { get; init; }
+    public double WallSeconds { get; init; }
+    public string FinishedUtc { get; init; } = "";
+    public Dictionary<string, double> PerClassAp { get; init; } = [];
+
+    internal static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static GridCellResult? TryLoad(string path) =>
+        File.Exists(path) ? JsonSerializer.Deserialize<GridCellResult>(File.ReadAllText(path), Json) : null;
+
+    public void Save(string path) =>
+        Imaging.ImageCodecs.WriteAtomically(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this, Json)));
+}
+
+/// <summary>Runs a grid's cells as ordinary experiments (the same data path, model zoo and trainer as <c>./cxr train</c>):
+/// a cell with a <c>result.json</c> is skipped; one with a run holding <c>last.ckpt</c> resumes it exactly; then the best
+/// checkpoint predicts the validation fold with and without hflip TTA (<c>val_predictions*.csv</c>, Kaggle's format) and
+/// is scored with Kaggle's mAP@0.4.</summary>
+public static class GridRunner
+{
+    /// <summary>Where the newest grid run is remembered, so <c>./cxr experiments table</c> needs no argument.</summary>
+    public static string LatestGridFile => Path.Combine("experiments", "runs", "latest_grid");
+
+    /// <summary>Generates the grid's phantom data at the cells' <c>data.root</c> when it has no train.csv yet.</summary>
+    public static void EnsureData(ExperimentGrid grid, Action<string>? log = null)
+    {
+        if (grid.Phantom is not { } p) return;
+        var roots = grid.Cells().Select(c => Path.GetFullPath(grid.ConfigOf(c).Data.Root)).Distinct().ToList();
+        foreach (var root in roots)
+        {
+            if (File.Exists(Path.Combine(root, VinBigDataset.TrainCsv))) continue;
+            log?.Invoke($"phantom VinBigData: {p.Images} images of {p.Size} px (seed {p.Seed}) → {root}");
+            VinBigPhantom.Write(root, new PhantomOptions(p.Images, p.Size, p.Seed, ClassBalance: p.ClassBalance));
+        }
+    }
+
+    /// <summary>Runs one cell (or returns its stored result). <paramref name="fit"/> runs the trainer (default
+    /// <see cref="Trainer.Fit"/>; the CLI passes its live console). Null when training was cancelled (state saved; the
+    /// next run resumes).</summary>
+    public static GridCellResult? RunCell(ExperimentGrid grid, GridCell cell, Action<string>? log = null,
+        Func<Trainer, CancellationToken, TrainingOutcome>? fit = null, CancellationToken cancellation = default)
+    {
+        if (GridCellResult.TryLoad(cell.ResultFile) is { } done)
+        {
+            log?.Invoke($"{cell.Name}: done (val_map40 {done.ValMap40:0.0000}); skipped");
+            return done;
+        }
+        var clock = Stopwatch.StartNew();
+        var cfg = grid.ConfigOf(cell);
+        var fold = VinBigTraining.Prepare(cfg, log);
+        var (train, validation) = VinBigTraining.Datasets(cfg, fold);
+        if (grid.TrainImages > 0)
+        {
+            // Equal work per cell: a category with 7 images per source gets a seventh of A's epochs.
+            cfg.Train.Epochs = Math.Max(1, (int)Math.Round((double)grid.TrainImages / train.Count));
+            log?.Invoke($"{cell.Name}: {train.Count} training images per epoch → {cfg.Train.Epochs} epochs (train_images {grid.TrainImages})");
+        }
+        var resumeFrom = RunDirectory.Latest(cfg);
+        var run = resumeFrom ?? RunDirectory.Create(cfg);
+        var metric = new VinBigValidationMetric(fold.Validation);
+        using var model = ExperimentRunner.BuildModel(cfg, log);
+        using (var trainer = new Trainer(cfg, model, train, validation, metric, run))
+        {
+            if (resumeFrom is not null)
+            {
+                trainer.Resume(run.LastCheckpoint);
+                log?.Invoke($"{cell.Name}: resuming {run.Path} at epoch {trainer.State.Epoch}, batch {trainer.State.BatchInEpoch}");
+            }
+            var outcome = (fit ?? ((t, c) => t.Fit(c)))(trainer, cancellation);
+            if (outcome == TrainingOutcome.Cancelled) return null;
+        }
+
+        // Score the best checkpoint (EMA weights when kept) on the validation fold, plain and with hflip TTA.
+        if (File.Exists(run.BestCheckpoint)) model.LoadWeights(run.BestCheckpoint);
+        model.eval();
+        var infos = fold.Validation.Items.DistinctBy(i => i.ImageId).ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
+        var ids = fold.Validation.Items.Select(i => i.ImageId).Distinct().ToList();
+        var truth = fold.Validation.ToTruth(noFindingBox: true);
+        MapResult Score(bool hflip, string file)
+        {
+            var items = DatasetPrediction.Predict(model, fold.Validation, Math.Max(1, cfg.Train.BatchSize), cancellation, hflip);
+            var detections = VinBigValidationMetric.ToDetections(items, infos);
+            VinBigSubmission.Write(file, ids, detections);
+            return VocEvaluator.Evaluate(truth, detections);
+        }
+        // The truth beside the predictions (train.csv schema, original pixels), so the table scores ensembles without the data.
+        VinBigLabels.Write(cell.TruthFile, truth.Boxes.Select(b => new VinBigAnnotation(b.ImageId, b.Label, "", b.Label == VinBigClasses.NoFinding ? null : b.Box, 0)));
+        var plain = Score(false, cell.PredictionsFile);
+        var flipped = Score(true, cell.HflipPredictionsFile);
+        var names = VinBigClasses.Names;
+        var result = new GridCellResult
+        {
+            Model = cell.Model.Name, Category = cell.Category, Arch = cfg.Model.Arch, Config = cell.ConfigFile, Run = run.Path,
+            ValMap40 = plain.Map, ValMap40Hflip = flipped.Map, Epochs = cfg.Train.Epochs, TrainImagesPerEpoch = train.Count,
+            ValidationImages = ids.Count, WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1), FinishedUtc = DateTime.UtcNow.ToString("u"),
+            PerClassAp = plain.PerClass.ToDictionary(c => c.Label >= 0 && c.Label < names.Count ? names[c.Label] : c.Label.ToString(), c => Math.Round(c.Ap, 4)),
+        };
+        result.Save(cell.ResultFile);
+        log?.Invoke($"{cell.Name}: val_map40 {result.ValMap40:0.0000} (hflip TTA {result.ValMap40Hflip:0.0000}) in {result.WallSeconds:0} s");
+        return result;
+    }
+
+    /// <summary>Runs every cell in order (skipping finished ones), remembering the grid for the table. Returns the results
+    /// so far; stops at cancellation.</summary>
+    public static List<GridCellResult> Run(ExperimentGrid grid, Action<string>? log = null,
+        Func<Trainer, CancellationToken, TrainingOutcome>? fit = null, CancellationToken cancellation = default)
+    {
+        EnsureData(grid, log);
+        Directory.CreateDirectory(grid.RunsDir);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(LatestGridFile))!);
+        File.WriteAllText(LatestGridFile, grid.Source + Environment.NewLine);
+        var results = new List<GridCellResult>();
+        var cells = grid.Cells().ToList();
+        for (var k = 0; k < cells.Count; k++)
+        {
+            log?.Invoke($"cell {k + 1}/{cells.Count}: {cells[k].Name} ({Path.GetFileName(cells[k].ConfigFile)})");
+            var result = RunCell(grid, cells[k], log, fit, cancellation);
+            if (result is null) break;
+            results.Add(result);
+        }
+        return results;
+    }
+}

@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CxrLab.Data;
+using CxrLab.Evaluation;
+using CxrLab.Viz;
+
+namespace CxrLab.Experiments;
+
+/// <summary>One row of the table: a model (a grid model, <c>MODEL+hflip</c> for its hflip-TTA predictions, or
+/// <c>ensemble…</c> for the WBF of several models' predictions) on a category: validation mAP@0.4, the seed's Kaggle score
+/// beside it when it has one, and per-class AP by class name.</summary>
+public sealed record GridTableRow(string Model, string Category, double? ValMap40, double? SeedMap40, IReadOnlyDictionary<string, double> PerClassAp);
+
+/// <summary>The grid's model × category table from its cells' results: single models, the same with hflip TTA, and the
+/// WBF ensemble of the grid's <c>ensemble:</c> models (plain and with TTA) scored on the shared validation truth, beside the
+/// seed's numbers; written as markdown, CSV, JSON rows and a Plotly heat map.</summary>
+public sealed class GridTable
+{
+    public ExperimentGrid Grid { get; }
+    public IReadOnlyList<GridTableRow> Rows { get; }
+
+    GridTable(ExperimentGrid grid, IReadOnlyList<GridTableRow> rows) => (Grid, Rows) = (grid, rows);
+
+    /// <summary>Reads every finished cell; ensembles are fused at <paramref name="wbf"/> (default the winners' IoU 0.4).</summary>
+    public static GridTable Build(ExperimentGrid grid, WbfOptions? wbf = null)
+    {
+        wbf ??= WbfOptions.Kaggle;
+        var rows = new List<GridTableRow>();
+        var names = VinBigClasses.Names;
+        foreach (var model in grid.Models)
+            foreach (var suffix in new[] { "", "+hflip" })
+                foreach (var category in grid.Categories)
+                {
+                    var cell = grid.Cells().First(c => c.Model.Name == model.Name && c.Category == category);
+                    var result = GridCellResult.TryLoad(cell.ResultFile);
+                    var value = result is null ? (double?)null : suffix.Length == 0 ? result.ValMap40 : result.ValMap40Hflip;
+                    rows.Add(new GridTableRow(model.Name + suffix, category, value, suffix.Length == 0 ? grid.SeedScore(model.Name, category) : null,
+                        suffix.Length == 0 && result is not null ? result.PerClassAp : new Dictionary<string, double>()));
+                }
+        if (grid.Ensemble.Count >= 2)
+            foreach (var hflip in new[] { false, true })
+                foreach (var category in grid.Categories)
+                {
+                    var members = grid.Cells().Where(c => c.Category == category && grid.Ensemble.Contains(c.Model.Name)).ToList();
+                    var name = hflip ? "ensemble+hflip" : "ensemble";
+                    if (members.Any(c => !File.Exists(c.ResultFile)))
+                    {
+                        rows.Add(new GridTableRow(name, category, null, null, new Dictionary<string, double>()));
+                        continue;
+                    }
+                    var score = Ensemble(members, hflip, wbf);
+                    rows.Add(new GridTableRow(name, category, score.Map, null,
+                        score.PerClass.ToDictionary(c => c.Label >= 0 && c.Label < names.Count ? names[c.Label] : c.Label.ToString(CultureInfo.InvariantCulture), c => Math.Round(c.Ap, 4))));
+                }
+        return new GridTable(grid, rows);
+    }
+
+    /// <summary>The WBF of the members' validation predictions, scored on their (shared) validation truth.</summary>
+    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    {
+        var report = new ValidationReport();
+        var truth = VinBigDataset.ReadTruth(members[0].TruthFile, FusionOptions.None, report);
+        var predictions = new List<IReadOnlyList<Detection>>();
+        foreach (var cell in members)
+        {
+            var other = VinBigDataset.ReadTruth(cell.TruthFile, FusionOptions.None, report);
+            if (!other.ImageIds.Order(StringComparer.Ordinal).SequenceEqual(truth.ImageIds.Order(StringComparer.Ordinal)))
+                throw new InvalidDataException($"{cell.TruthFile}: another validation set than {members[0].TruthFile}; an ensemble needs every member on the same fold (data.fold, data.folds, seed)");
+            predictions.Add(VinBigSubmission.Read(hflip ? cell.HflipPredictionsFile : cell.PredictionsFile, report).Detections);
+        }
+        return VocEvaluator.Evaluate(truth, BoxEnsemble.WeightedBoxesFusion(predictions, truth.ImageIds, wbf));
+    }
+
+    static string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "–";
+
+    double? Value(string model, string category) => Rows.FirstOrDefault(r => r.Model == model && r.Category == category)?.ValMap40;
+    IEnumerable<string> RowModels => Rows.Select(r => r.Model).Distinct();
+
+    /// <summary>Markdown: our validation mAP@0.4 per cell with the seed's Kaggle score beside it; with
+    /// <paramref name="perClass"/> a per-class AP table follows.</summary>
+    public string Markdown(bool perClass = false)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"### {Grid.Name}: validation mAP@0.4 (Kaggle's metric, held-out fold){(Grid.Description.Length > 0 ? $" — {Grid.Description}" : "")}");
+        sb.AppendLine();
+        sb.AppendLine("| model | " + string.Join(" | ", Grid.Categories.Select(c => $"category {c}")) + " |");
+        sb.AppendLine("|---|" + string.Concat(Grid.Categories.Select(_ => "---:|")));
+        foreach (var model in RowModels)
+            sb.AppendLine($"| {model} | " + string.Join(" | ", Grid.Categories.Select(c =>
+            {
+                var row = Rows.First(r => r.Model == model && r.Category == c);
+                return F(row.ValMap40) + (row.SeedMap40 is { } s ? $" (seed {F(s)})" : "");
+            })) + " |");
+        if (Grid.SeedScores.Count > 0)
+            sb.AppendLine().AppendLine("(seed …) is the seed's Kaggle private-leaderboard mAP@0.4 on the real test set; ours is the held-out fold of this grid's data.");
+        if (perClass)
+        {
+            var classes = Rows.SelectMany(r => r.PerClassAp.Keys).Distinct().ToList();
+            var cols = Rows.Where(r => r.PerClassAp.Count > 0).ToList();
+            sb.AppendLine().AppendLine("#### AP per class").AppendLine();
+            sb.AppendLine("| class | " + string.Join(" | ", cols.Select(r => $"{r.Model} {r.Category}")) + " |");
+            sb.AppendLine("|---|" + string.Concat(cols.Select(_ => "---:|")));
+            foreach (var name in classes)
+                sb.AppendLine($"| {name} | " + string.Join(" | ", cols.Select(r => F(r.PerClassAp.TryGetValue(name, out var ap) ? ap : null))) + " |");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>CSV: model,category,val_map40,seed_map40 (empty when absent).</summary>
+    public string Csv()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var lines = new List<string> { "model,category,val_map40,seed_map40" };
+        lines.AddRange(Rows.Select(r => $"{r.Model},{r.Category},{r.ValMap40?.ToString("0.######", inv)},{r.SeedMap40?.ToString("0.###", inv)}"));
+        return string.Join("\n", lines) + "\n";
+    }
+
+    /// <summary>JSON: a list of <c>{"model", "category", "val_map40", "seed_map40"}</c> rows (null when not run / not in the seed),
+    /// with <c>per_class_ap</c> when asked.</summary>
+    public string Json(bool perClass = false) => JsonSerializer.Serialize(Rows.Select(r => perClass
+        ? (object)new { model = r.Model, category = r.Category, val_map40 = r.ValMap40, seed_map40 = r.SeedMap40, per_class_ap = r.PerClassAp }
+        : new { model = r.Model, category = r.Category, val_map40 = r.ValMap40, seed_map40 = r.SeedMap40 }), new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>A heat map of our scores (rows: models, TTA and ensembles; columns: categories) beside the seed's.</summary>
+    public Figure HeatMap()
+    {
+        var models = RowModels.ToList();
+        var seedModels = Grid.Models.Where(m => Grid.SeedScores.ContainsKey(m.Name)).Select(m => m.Name).ToList();
+        var figure = seedModels.Count > 0
+            ? Figure.Subplots(1, 2, [$"{Grid.Name}: validation mAP@0.4", "the seed: Kaggle mAP@0.4"], $"{Grid.Name}: models × categories")
+            : new Figure($"{Grid.Name}: validation mAP@0.4");
+        var z = new double[models.Count, Grid.Categories.Count];
+        for (var r = 0; r < models.Count; r++)
+            for (var c = 0; c < Grid.Categories.Count; c++) z[r, c] = Value(models[r], Grid.Categories[c]) ?? double.NaN;
+        figure.Heatmap(z, Grid.Categories.Select(c => $"category {c}"), models, showValues: true, valueFormat: ".3f", name: "ours");
+        if (seedModels.Count > 0)
+        {
+            var s = new double[seedModels.Count, Grid.Categories.Count];
+            for (var r = 0; r < seedModels.Count; r++)
+                for (var c = 0; c < Grid.Categories.Count; c++) s[r, c] = Grid.SeedScore(seedModels[r], Grid.Categories[c]) ?? double.NaN;
+            figure.Heatmap(s, Grid.Categories.Select(c => $"category {c}"), seedModels, showValues: true, valueFormat: ".3f", name: "seed", row: 1, col: 2);
+        }
+        return figure;
+    }
+
+    /// <summary>Writes table.md, table.csv, table.json and heatmap.html into the grid's runs folder; returns their paths.</summary>
+    public IReadOnlyList<string> Write(bool perClass = false)
+    {
+        Directory.CreateDirectory(Grid.RunsDir);
+        var files = new List<string>();
+        void Put(string name, string text)
+        {
+            var path = Path.Combine(Grid.RunsDir, name);
+            Imaging.ImageCodecs.WriteAtomically(path, Encoding.UTF8.GetBytes(text));
+            files.Add(path);
+        }
+        Put("table.md", Markdown(perClass));
+        Put("table.csv", Csv());
+        Put("table.json", Json(perClass));
+        var heat = Path.Combine(Grid.RunsDir, "heatmap.html");
+        HeatMap().SaveHtml(heat);
+        files.Add(heat);
+        return files;
+    }
+}
