@@ -37,8 +37,8 @@ public static class DemoVerb
     {
         var output = new Option<string>("--out") { Description = "work folder (phantom data, cache, runs)", DefaultValueFactory = _ => Path.Combine("build", "demo") };
         var images = new Option<int>("--images") { Description = "phantom train images (a fifth is held out for validation)", DefaultValueFactory = _ => 200 };
-        var size = new Option<int>("--size") { Description = "cache and model input size in pixels (long side)", DefaultValueFactory = _ => 224 };
-        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => 10 };
+        var size = new Option<int?>("--size") { Description = "cache and model input size in pixels (long side; default: the recipe's model.input_size, else 224)" };
+        var epochs = new Option<int?>("--epochs") { Description = "training epochs (default: the recipe's train.epochs)" };
         var threads = new Option<int?>("--threads")
         {
             Description = "libtorch intra-op threads (default: CXR_THREADS or the core count); 1 can be much faster when other jobs keep the cores busy",
@@ -79,10 +79,9 @@ public static class DemoVerb
     static void Stage(int n, string text) => AnsiConsole.MarkupLine($"[bold blue]{n}/6[/] {Markup.Escape(text)}");
     static void Note(string text) => AnsiConsole.MarkupLine("    " + Markup.Escape(text));
 
-    static int Run(string outDir, int images, int size, int epochs, double abnormal, int seed, double classBalance, string? arch, string? configPath, string[] sets)
+    static int Run(string outDir, int images, int? sizeArg, int? epochsArg, double abnormal, int seed, double classBalance, string? arch, string? configPath, string[] sets)
     {
         if (images < 10) throw new UsageException("--images must be at least 10 (five folds need a few images each)");
-        if (size < 64) throw new UsageException("--size must be at least 64");
         var wall = Stopwatch.StartNew();
         // Seconds per stage, for the JSON line (where the demo's minutes go on a given machine).
         var phases = new JsonObject();
@@ -91,6 +90,12 @@ public static class DemoVerb
         outDir = Path.GetFullPath(outDir);
         var root = Path.Combine(outDir, "vinbigdata");
         configPath ??= FindConfig(ConfigName(arch is null ? "faster_rcnn" : DetectorZoo.Find(arch).Family));
+        // Size and epochs not given: the recipe's (a family may need its own, e.g. EfficientDet a multiple of 128 px).
+        var recipe = ExperimentConfigLoader.LoadFile(configPath, [.. sets]);
+        var size = sizeArg ?? (recipe.Model.InputSize > 0 ? recipe.Model.InputSize : 224);
+        var epochs = epochsArg ?? recipe.Train.Epochs;
+        if (size < 64) throw new UsageException("--size must be at least 64");
+        if (epochs < 1) throw new UsageException("--epochs must be at least 1");
         var overrides = new List<string>
         {
             $"data.root={root}", $"data.cache_size={size}", $"model.input_size={size}", $"model.max_size={size}",

@@ -101,19 +101,19 @@ public static partial class torch
     // ---------------------------------------------------------------- nn.functional
 
     public static Tensor conv2d(Tensor input, Tensor weight, Tensor? bias = null, long[]? stride = null, long[]? padding = null, long[]? dilation = null, long groups = 1) =>
-        A.conv2d.Call(input, weight, bias, stride ?? [1, 1], padding ?? [0, 0], dilation ?? [1, 1], groups);
+        FlopCounterMode.Conv(A.conv2d.Call(input, weight, bias, stride ?? [1, 1], padding ?? [0, 0], dilation ?? [1, 1], groups), weight);
     /// <summary>conv2d with string padding "same" or "valid".</summary>
     public static Tensor conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, string padding, long[] dilation, long groups = 1) =>
-        A.conv2d_pad.Call(input, weight, bias, stride, padding, dilation, groups);
+        FlopCounterMode.Conv(A.conv2d_pad.Call(input, weight, bias, stride, padding, dilation, groups), weight);
     public static Tensor conv_transpose2d(Tensor input, Tensor weight, Tensor? bias = null, long[]? stride = null, long[]? padding = null, long[]? output_padding = null, long groups = 1, long[]? dilation = null) =>
-        A.conv_transpose2d.Call(input, weight, bias, stride ?? [1, 1], padding ?? [0, 0], output_padding ?? [0, 0], groups, dilation ?? [1, 1]);
+        FlopCounterMode.ConvTranspose(A.conv_transpose2d.Call(input, weight, bias, stride ?? [1, 1], padding ?? [0, 0], output_padding ?? [0, 0], groups, dilation ?? [1, 1]), input, weight);
     public static Tensor batch_norm(Tensor input, Tensor? running_mean, Tensor? running_var, Tensor? weight, Tensor? bias, bool training, double momentum, double eps) =>
         A.batch_norm.Call(input, weight, bias, running_mean, running_var, training, momentum, eps, true);
     public static Tensor group_norm(Tensor input, long num_groups, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5) =>
         A.group_norm.Call(input, num_groups, weight, bias, eps, true);
     public static Tensor layer_norm(Tensor input, long[] normalized_shape, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5) =>
         A.layer_norm.Call(input, normalized_shape, weight, bias, eps, true);
-    public static Tensor linear(Tensor input, Tensor weight, Tensor? bias = null) => A.linear.Call(input, weight, bias);
+    public static Tensor linear(Tensor input, Tensor weight, Tensor? bias = null) => FlopCounterMode.Linear(A.linear.Call(input, weight, bias), input, weight);
     public static Tensor dropout(Tensor input, double p = 0.5, bool training = true) => A.dropout.Call(input, p, training);
     public static Tensor max_pool2d(Tensor input, long[] kernel_size, long[]? stride = null, long[]? padding = null, long[]? dilation = null, bool ceil_mode = false) =>
         A.max_pool2d.Call(input, kernel_size, stride ?? kernel_size, padding ?? [0, 0], dilation ?? [1, 1], ceil_mode);

@@ -164,3 +164,18 @@ public class EfficientDetContractTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 }
+
+/// <summary>Compound scaling's cost side: multiply-adds counted by <see cref="FlopCounterMode"/> on a forward pass.</summary>
+public class EfficientDetComplexityTests
+{
+    [Fact]
+    public void D0_multiply_adds_match_the_papers_count_and_the_extrapolation_from_128_px_is_exact()
+    {
+        var o = EfficientDetVariants.Get("tf_efficientdet_d0", 90);
+        var (parameters, direct) = EfficientDetComplexity.Count(o);
+        // The EfficientDet paper (Table 2) gives D0 2.5B "FLOPs" (multiply-adds) at 512 px for COCO's 90 classes.
+        Assert.True(direct / 1e9 is > 2.4 and < 2.6, $"tf_efficientdet_d0 at 512 px: {direct / 1e9:0.000} G multiply-adds, the paper 2.5 G");
+        Assert.Equal((parameters, direct), EfficientDetComplexity.CountExtrapolated(o));
+        Assert.Equal(3_880_067, parameters);   // effdet's tf_efficientdet_d0 (Fixtures/zoo_param_counts.json)
+    }
+}
