@@ -31,23 +31,32 @@ public static class BenchTrainVerb
     /// <summary>The reference of each family (one table; a family without one is timed on our side only).</summary>
     public static IReadOnlyDictionary<string, Reference> References { get; } = new Dictionary<string, Reference>
     {
-        ["faster_rcnn"] = new("torchvision", """
+        ["faster_rcnn"] = new("torchvision", TorchvisionScript("FasterRCNN", "fasterrcnn", masks: false)),
+        ["efficientdet"] = new("effdet", BenchTrainEffdet.Script),
+        ["yolox"] = new("megvii", BenchTrainMegvii.Script),
+        ["mask_rcnn"] = new("torchvision", TorchvisionScript("MaskRCNN", "maskrcnn", masks: true)),
+    };
+
+    /// <summary>torchvision's two-stage detectors share one script: <paramref name="modelClass"/> (FasterRCNN, MaskRCNN) on a
+    /// ResNet-FPN backbone named by the arch; with <paramref name="masks"/> the targets get filled-box masks (pixel centres
+    /// inside the box), what our Mask R-CNN trains on when a target has no masks.</summary>
+    static string TorchvisionScript(string modelClass, string archPrefix, bool masks) => string.Format(CultureInfo.InvariantCulture, """
             import json, sys, time, torch, torchvision
             from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
-            from torchvision.models.detection import FasterRCNN
+            from torchvision.models.detection import {0}
             arch, threads, size, reps, weights, classes, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
             torch.set_num_threads(threads)
             torch.manual_seed(0)
-            depth = arch.replace('fasterrcnn_resnet', '').replace('_fpn', '')
-            model = FasterRCNN(resnet_fpn_backbone(backbone_name='resnet' + depth, weights=None, trainable_layers=3), num_classes=classes + 1, min_size=size, max_size=size)
+            depth = arch.replace('{1}_resnet', '').replace('_fpn', '')
+            model = {0}(resnet_fpn_backbone(backbone_name='resnet' + depth, weights=None, trainable_layers=3), num_classes=classes + 1, min_size=size, max_size=size)
             torch.save(model.state_dict(), weights)  # ours starts from these exact weights
             y = torch.linspace(0, 1, size)[:, None]; x = torch.linspace(0, 1, size)[None, :]
             img = (0.3 + 0.4 * torch.exp(-((x - 0.4) ** 2 + (y - 0.5) ** 2) / 0.02)).expand(3, size, size).contiguous()
             pair = [img, img.flip(2).contiguous()]
             s = size / 512.0
-            pair_targets = [{'boxes': torch.tensor([[100., 120., 220., 260.], [300., 80., 420., 200.]]) * s, 'labels': torch.tensor([0, 4]) + 1},
-                            {'boxes': torch.tensor([[60., 300., 200., 420.]]) * s, 'labels': torch.tensor([2]) + 1}]
-            images = [pair[i % 2] for i in range(batch)]; targets = [pair_targets[i % 2] for i in range(batch)]
+            pair_targets = [{{'boxes': torch.tensor([[100., 120., 220., 260.], [300., 80., 420., 200.]]) * s, 'labels': torch.tensor([0, 4]) + 1}},
+                            {{'boxes': torch.tensor([[60., 300., 200., 420.]]) * s, 'labels': torch.tensor([2]) + 1}}]
+            {2}images = [pair[i % 2] for i in range(batch)]; targets = [pair_targets[i % 2] for i in range(batch)]
             opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9, weight_decay=1e-4)
             model.train()
             def step():
@@ -63,50 +72,15 @@ public static class BenchTrainVerb
                 u = []
                 for _ in range(reps):
                     a = time.perf_counter(); model([img]); u.append(time.perf_counter() - a)
-            print(json.dumps({'train_step_ms': 1000 * sorted(t)[len(t) // 2], 'infer_ms': 1000 * sorted(u)[len(u) // 2]}))
-            """),
-        ["efficientdet"] = new("effdet", BenchTrainEffdet.Script),
-        ["yolox"] = new("megvii", BenchTrainMegvii.Script),
-        ["mask_rcnn"] = new("torchvision", """
-            import json, sys, time, torch, torchvision
-            from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
-            from torchvision.models.detection import MaskRCNN
-            arch, threads, size, reps, weights, classes, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
-            torch.set_num_threads(threads)
-            torch.manual_seed(0)
-            depth = arch.replace('maskrcnn_resnet', '').replace('_fpn', '')
-            model = MaskRCNN(resnet_fpn_backbone(backbone_name='resnet' + depth, weights=None, trainable_layers=3), num_classes=classes + 1, min_size=size, max_size=size)
-            torch.save(model.state_dict(), weights)  # ours starts from these exact weights
-            y = torch.linspace(0, 1, size)[:, None]; x = torch.linspace(0, 1, size)[None, :]
-            img = (0.3 + 0.4 * torch.exp(-((x - 0.4) ** 2 + (y - 0.5) ** 2) / 0.02)).expand(3, size, size).contiguous()
-            pair = [img, img.flip(2).contiguous()]
-            s = size / 512.0
-            pair_targets = [{'boxes': torch.tensor([[100., 120., 220., 260.], [300., 80., 420., 200.]]) * s, 'labels': torch.tensor([0, 4]) + 1},
-                            {'boxes': torch.tensor([[60., 300., 200., 420.]]) * s, 'labels': torch.tensor([2]) + 1}]
-            # Filled-box masks (pixel centres inside the box), what our Mask R-CNN trains on when a target has no masks.
+            print(json.dumps({{'train_step_ms': 1000 * sorted(t)[len(t) // 2], 'infer_ms': 1000 * sorted(u)[len(u) // 2]}}))
+            """, modelClass, archPrefix, masks ? MaskTargets + "\n" : "");
+
+    const string MaskTargets = """
             c = torch.arange(size, dtype=torch.float32) + 0.5
             for t in pair_targets:
                 b = t['boxes'][:, :, None, None]
                 t['masks'] = ((c[:, None] >= b[:, 1]) & (c[:, None] <= b[:, 3]) & (c[None, :] >= b[:, 0]) & (c[None, :] <= b[:, 2])).to(torch.uint8)
-            images = [pair[i % 2] for i in range(batch)]; targets = [pair_targets[i % 2] for i in range(batch)]
-            opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9, weight_decay=1e-4)
-            model.train()
-            def step():
-                losses = model(images, targets); loss = sum(losses.values())
-                opt.zero_grad(); loss.backward(); opt.step()
-            step()
-            t = []
-            for _ in range(reps):
-                a = time.perf_counter(); step(); t.append(time.perf_counter() - a)
-            model.eval()
-            with torch.inference_mode():
-                model([img])
-                u = []
-                for _ in range(reps):
-                    a = time.perf_counter(); model([img]); u.append(time.perf_counter() - a)
-            print(json.dumps({'train_step_ms': 1000 * sorted(t)[len(t) // 2], 'infer_ms': 1000 * sorted(u)[len(u) // 2]}))
-            """),
-    };
+            """;
 
     public static Command Create()
     {
