@@ -3,6 +3,8 @@ using CxrLab.Models.Detection;
 using CxrLab.Models.EfficientDet;
 using CxrLab.Torch;
 
+using static CxrLab.Tests.Models.TorchvisionScriptReference;
+
 namespace CxrLab.Tests.Models;
 
 /// <summary>One parity case written by tests/fixtures/make_effdet_fixtures.py: effdet's configuration, its state_dict
@@ -189,15 +191,6 @@ public class EfficientDetParityTests
     {
         var g = got.item<float>();
         Assert.True(Math.Abs(g - want) <= 1e-4 * Math.Max(1, Math.Abs(want)), $"{what}: effdet {want}, ours {g}");
-    }
-
-    static float Iou(float[] a, float[] b)
-    {
-        var iw = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]);
-        var ih = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
-        if (iw <= 0 || ih <= 0) return 0;
-        var inter = iw * ih;
-        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
     }
 
     /// <summary>IoU ≥ 0.99; boxes clipped to zero width or height (anchors over the padding: effdet keeps them) have no

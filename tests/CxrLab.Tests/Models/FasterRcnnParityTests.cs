@@ -5,28 +5,14 @@ using CxrLab.Torch.Nn;
 using FrcnnModel = CxrLab.Models.FasterRcnn.FasterRcnn;
 using TwoStageOptions = CxrLab.Models.Detection.TwoStage.TwoStageOptions;
 
+using static CxrLab.Tests.Models.TorchvisionScriptReference;
+
 namespace CxrLab.Tests.Models;
 
 /// <summary>Runs tests/fixtures/make_frcnn_fixtures.py once (torchvision ResNet-18 FPN Faster R-CNN,
 /// weights saved by torch.save, reference detections, proposals and losses) into a temp folder.</summary>
-public sealed class TorchvisionFrcnnReference : IDisposable
+public sealed class TorchvisionFrcnnReference() : TorchvisionScriptReference("make_frcnn_fixtures.py", "cxr-frcnn-", 300)
 {
-    public string Dir { get; } = Directory.CreateTempSubdirectory("cxr-frcnn-").FullName;
-    public JsonElement Ref { get; }
-
-    public TorchvisionFrcnnReference()
-    {
-        var script = Path.Combine(CxrLab.Tests.Training.ExperimentConfigTests.RepoRoot(), "tests", "fixtures", "make_frcnn_fixtures.py");
-        PythonReference.Run($"import sys; sys.argv = ['x', {JsonSerializer.Serialize(Dir)}]; exec(open({JsonSerializer.Serialize(script)}).read())", 300);
-        Ref = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "reference.json"))).RootElement;
-    }
-
-    public List<Tensor> Images() => Ref.GetProperty("sizes").EnumerateArray().Select((s, i) =>
-    {
-        var shape = s.EnumerateArray().Select(x => x.GetInt64()).ToArray();
-        return Tensor.FromBytes(File.ReadAllBytes(Path.Combine(Dir, $"image{i}.bin")), ScalarType.Float32, shape);
-    }).ToList();
-
     public FrcnnModel Model()
     {
         var model = FrcnnModel.ResNet18Fpn(new TwoStageOptions
@@ -40,24 +26,11 @@ public sealed class TorchvisionFrcnnReference : IDisposable
         Assert.True(result.IsExact);
         return model;
     }
-
-    public void Dispose() => Directory.Delete(Dir, recursive: true);
 }
 
 [Collection(CxrLab.Tests.Training.TorchRngCollection.Name)]
 public class FasterRcnnParityTests(TorchvisionFrcnnReference reference) : IClassFixture<TorchvisionFrcnnReference>
 {
-    static float[] Row(JsonElement e) => e.EnumerateArray().Select(x => x.GetSingle()).ToArray();
-
-    static float Iou(float[] a, float[] b)
-    {
-        var iw = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]);
-        var ih = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
-        if (iw <= 0 || ih <= 0) return 0;
-        var inter = iw * ih;
-        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
-    }
-
     static List<float[]> Rows(Tensor boxes)
     {
         var flat = boxes.to(ScalarType.Float32).contiguous().ToArray<float>();

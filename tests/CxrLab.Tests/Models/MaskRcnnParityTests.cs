@@ -6,28 +6,14 @@ using CxrLab.Torch;
 using CxrLab.Torch.Nn;
 using TwoStageOptions = CxrLab.Models.Detection.TwoStage.TwoStageOptions;
 
+using static CxrLab.Tests.Models.TorchvisionScriptReference;
+
 namespace CxrLab.Tests.Models;
 
 /// <summary>Runs tests/fixtures/make_maskrcnn_fixtures.py once (torchvision ResNet-18 FPN Mask R-CNN, weights saved by
 /// torch.save in both key layouts, reference detections with masks as COCO RLE, seeded losses, RLE cases) into a temp folder.</summary>
-public sealed class TorchvisionMaskRcnnReference : IDisposable
+public sealed class TorchvisionMaskRcnnReference() : TorchvisionScriptReference("make_maskrcnn_fixtures.py", "cxr-maskrcnn-", 600)
 {
-    public string Dir { get; } = Directory.CreateTempSubdirectory("cxr-maskrcnn-").FullName;
-    public JsonElement Ref { get; }
-
-    public TorchvisionMaskRcnnReference()
-    {
-        var script = Path.Combine(CxrLab.Tests.Training.ExperimentConfigTests.RepoRoot(), "tests", "fixtures", "make_maskrcnn_fixtures.py");
-        PythonReference.Run($"import sys; sys.argv = ['x', {JsonSerializer.Serialize(Dir)}]; exec(open({JsonSerializer.Serialize(script)}).read())", 600);
-        Ref = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "reference.json"))).RootElement;
-    }
-
-    public List<Tensor> Images() => Ref.GetProperty("sizes").EnumerateArray().Select((s, i) =>
-    {
-        var shape = s.EnumerateArray().Select(x => x.GetInt64()).ToArray();
-        return Tensor.FromBytes(File.ReadAllBytes(Path.Combine(Dir, $"image{i}.bin")), ScalarType.Float32, shape);
-    }).ToList();
-
     /// <summary>torchvision's model: 2 task classes (3 with background), box head 256 wide.</summary>
     public MaskRcnn Model(string weights = "weights.pth")
     {
@@ -45,24 +31,11 @@ public sealed class TorchvisionMaskRcnnReference : IDisposable
         Assert.True(result.IsExact);
         return model;
     }
-
-    public void Dispose() => Directory.Delete(Dir, recursive: true);
 }
 
 [Collection(CxrLab.Tests.Training.TorchRngCollection.Name)]
 public class MaskRcnnParityTests(TorchvisionMaskRcnnReference reference) : IClassFixture<TorchvisionMaskRcnnReference>
 {
-    static float[] Row(JsonElement e) => e.EnumerateArray().Select(x => x.GetSingle()).ToArray();
-
-    static float Iou(float[] a, float[] b)
-    {
-        var iw = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]);
-        var ih = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
-        if (iw <= 0 || ih <= 0) return 0;
-        var inter = iw * ih;
-        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
-    }
-
     static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.ne(b).sum().item<long>() == 0;
 
     static List<float[]> Rows(Tensor boxes)
