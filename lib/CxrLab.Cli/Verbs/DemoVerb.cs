@@ -16,6 +16,8 @@ using CxrLab.Tasks.VinBigData;
 using CxrLab.Training;
 using Spectre.Console;
 
+using static CxrLab.Cli.Verbs.DemoProgress;
+
 namespace CxrLab.Cli.Verbs;
 
 /// <summary>`cxr demo [--arch A]`: the end-to-end tour on phantom data — a Kaggle-layout VinBigData set (DICOM) →
@@ -76,17 +78,11 @@ public static class DemoVerb
         return command;
     }
 
-    static void Stage(int n, string text) => AnsiConsole.MarkupLine($"[bold blue]{n}/6[/] {Markup.Escape(text)}");
-    static void Note(string text) => AnsiConsole.MarkupLine("    " + Markup.Escape(text));
 
     static int Run(string outDir, int images, int? sizeArg, int? epochsArg, double abnormal, int seed, double classBalance, string? arch, string? configPath, string[] sets)
     {
         if (images < 10) throw new UsageException("--images must be at least 10 (five folds need a few images each)");
-        var wall = Stopwatch.StartNew();
-        // Seconds per stage, for the JSON line (where the demo's minutes go on a given machine).
-        var phases = new JsonObject();
-        var phaseClock = Stopwatch.StartNew();
-        void EndPhase(string name) { phases[name] = Math.Round(phaseClock.Elapsed.TotalSeconds, 1); phaseClock.Restart(); }
+        var progress = new DemoProgress();
         outDir = Path.GetFullPath(outDir);
         var root = Path.Combine(outDir, "vinbigdata");
         configPath ??= FindConfig(ConfigName(arch is null ? "faster_rcnn" : DetectorZoo.Find(arch).Family));
@@ -105,7 +101,7 @@ public static class DemoVerb
         overrides.AddRange(sets);
         var cfg = ExperimentConfigLoader.LoadFile(configPath, overrides);
 
-        EndPhase("setup");
+        progress.EndPhase("setup");
 
         // 1. Phantom data: originals twice the cache size, so the submission's original pixels differ from the cache's.
         Stage(1, $"phantom VinBigData: {images} train images ({abnormal:P0} with findings, class frequencies real^{classBalance:0.##}), {Math.Max(2, images / 10)} test images, width {size * 2} px, DICOM");
@@ -116,7 +112,7 @@ public static class DemoVerb
             summary = VinBigPhantom.Write(root, new PhantomOptions(images, size * 2, seed, Math.Max(2, images / 10), abnormal, ClassBalance: classBalance), bar));
         Note($"{summary.TrainImages} train + {summary.TestImages} test DICOMs, {summary.LabelRows} label rows from 3 readers each ({clock.Elapsed.TotalSeconds:0.0} s)");
 
-        EndPhase("synth");
+        progress.EndPhase("synth");
 
         // 2. Cache + fusion + fold (the trainer's own VinBigData path, as ./cxr train runs it).
         Stage(2, $"16-bit PNG cache (long side {size}), WBF fusion at IoU {cfg.Data.FusionIou:0.##}, fold {cfg.Data.Fold} of {cfg.Data.Folds}");
@@ -130,7 +126,7 @@ public static class DemoVerb
         var metric = new VinBigValidationMetric(fold.Validation);
         var task = DetectionTasks.Find(cfg.Data.Dataset);
 
-        EndPhase("cache");
+        progress.EndPhase("cache");
 
         // 3. Train.
         Stage(3, $"train {cfg.Model.Arch} ({ModelSummary(cfg)}), {cfg.Train.Epochs} epochs × {trainSet.Count} images, batch {cfg.Train.BatchSize}, {cfg.Optimizer.Name} lr {cfg.Optimizer.Lr}");
@@ -143,7 +139,7 @@ public static class DemoVerb
         TrainingConsole.Fit(trainer, task.ClassNames);
         var trainSeconds = trainClock.Elapsed.TotalSeconds;
 
-        EndPhase("train");
+        progress.EndPhase("train");
 
         // 4. Validate the final weights with the Kaggle metric (the same numbers the last epoch logged).
         Stage(4, $"validate: Kaggle mAP@0.4 on {fold.Validation.Count} held-out images (original pixels, No finding = class 14)");
@@ -153,7 +149,7 @@ public static class DemoVerb
         var result = VocEvaluator.Evaluate(fold.Validation.ToTruth(noFindingBox: true), VinBigValidationMetric.ToDetections(valPredictions, infos));
         Note($"val_map40 = {result.Map:0.0000} over {result.PerClass.Count} classes with truth");
 
-        EndPhase("validate");
+        progress.EndPhase("validate");
 
         // 5. Submission for the test split, in original pixels.
         Stage(5, "submission for the test split (Kaggle CSV, original pixels)");
@@ -164,7 +160,7 @@ public static class DemoVerb
             VinBigValidationMetric.ToDetections(testPredictions, test.Items.ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal)));
         Note($"{submission} ({test.Count} images)");
 
-        EndPhase("submission");
+        progress.EndPhase("submission");
 
         // 6. Report.
         Stage(6, "HTML report: learning curves, per-class AP, predictions vs truth");
@@ -183,8 +179,8 @@ public static class DemoVerb
             VinBigClasses.Names, examples);
         var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, result, VinBigClasses.Names);
         Note($"{reportPath} (examples also as example_N.png); plots: {run.PlotsDir} ({string.Join(", ", plots.Select(Path.GetFileName))})");
-        EndPhase("report");
-        AnsiConsole.MarkupLine($"[green]done[/] in {wall.Elapsed.TotalMinutes:0.0} min ({string.Join(", ", phases.Select(kv => $"{kv.Key} {kv.Value} s"))})");
+        progress.EndPhase("report");
+        progress.Done();
 
         var json = new JsonObject
         {
@@ -197,8 +193,8 @@ public static class DemoVerb
             ["epochs"] = cfg.Train.Epochs,
             ["size"] = size,
             ["train_seconds"] = Math.Round(trainSeconds, 1),
-            ["wall_seconds"] = Math.Round(wall.Elapsed.TotalSeconds, 1),
-            ["phase_seconds"] = phases,
+            ["wall_seconds"] = progress.WallSeconds,
+            ["phase_seconds"] = progress.Phases,
             ["threads"] = TorchRuntime.Threads,
         };
         Console.WriteLine(json.ToJsonString());

@@ -14,6 +14,8 @@ using CxrLab.Torch;
 using CxrLab.Training;
 using Spectre.Console;
 
+using static CxrLab.Cli.Verbs.DemoProgress;
+
 namespace CxrLab.Cli.Verbs;
 
 /// <summary>`cxr demo rsna`: the RSNA Pneumonia tour on phantom data — a Kaggle-layout RSNA set (DICOM) → 8-bit PNG cache →
@@ -50,17 +52,12 @@ public static class RsnaDemoVerb
         return command;
     }
 
-    static void Stage(int n, string text) => AnsiConsole.MarkupLine($"[bold blue]{n}/6[/] {Markup.Escape(text)}");
-    static void Note(string text) => AnsiConsole.MarkupLine("    " + Markup.Escape(text));
 
     static int Run(string outDir, int images, int size, int? epochs, int seed, string? configPath, string[] sets)
     {
         if (images < 20) throw new UsageException("--images must be at least 20 (five folds need patients with and without opacities)");
         if (size < 64) throw new UsageException("--size must be at least 64");
-        var wall = Stopwatch.StartNew();
-        var phases = new JsonObject();
-        var phaseClock = Stopwatch.StartNew();
-        void EndPhase(string name) { phases[name] = Math.Round(phaseClock.Elapsed.TotalSeconds, 1); phaseClock.Restart(); }
+        var progress = new DemoProgress();
         outDir = Path.GetFullPath(outDir);
         var root = Path.Combine(outDir, "rsna");
         configPath ??= DemoVerb.FindConfig(ConfigName);
@@ -75,7 +72,7 @@ public static class RsnaDemoVerb
         // The augmentation file is named relative to the repository; resolve it beside the config's experiments/ folder.
         if (cfg.Rsna.AugmentPipeline.Length > 0 && !File.Exists(cfg.Rsna.AugmentPipeline))
             cfg.Rsna.AugmentPipeline = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath))!, "..", cfg.Rsna.AugmentPipeline);
-        EndPhase("setup");
+        progress.EndPhase("setup");
 
         // 1. Phantom data: originals twice the cache size, so the submission's original pixels differ from the cache's.
         var testCount = Math.Max(4, images / 10);
@@ -85,7 +82,7 @@ public static class RsnaDemoVerb
         var summary = RsnaPhantom.Write(root, new PhantomOptions(images, size * 2, seed, testCount));
         Note($"{summary.TrainImages} train + {summary.TestImages} test DICOMs, {summary.LabelRows} label rows; " +
              string.Join(", ", summary.RowsPerClass.Select(kv => $"{kv.Key} {kv.Value}")) + $" ({clock.Elapsed.TotalSeconds:0.0} s)");
-        EndPhase("synth");
+        progress.EndPhase("synth");
 
         // 2. Cache + split (the trainer's own RSNA path, as ./cxr train runs it).
         Stage(2, $"8-bit PNG cache (long side {size}), patient-level split stratified by Target, fold {cfg.Data.Fold} of {cfg.Data.Folds}");
@@ -96,7 +93,7 @@ public static class RsnaDemoVerb
         var (trainSet, valSet) = RsnaTraining.Datasets(cfg, split);
         var metric = new RsnaValidationMetric(split.Validation);
         var task = DetectionTasks.Find(cfg.Data.Dataset);
-        EndPhase("cache");
+        progress.EndPhase("cache");
 
         // 3. Train.
         Stage(3, $"train {cfg.Model.Arch} (input {size} px, {cfg.Rsna.MaskShape} masks), {cfg.Train.Epochs} epochs × {trainSet.Count} images, batch {cfg.Train.BatchSize}, {cfg.Optimizer.Name} lr {cfg.Optimizer.Lr}");
@@ -109,7 +106,7 @@ public static class RsnaDemoVerb
         var trainClock = Stopwatch.StartNew();
         TrainingConsole.Fit(trainer, task.ClassNames);
         var trainSeconds = trainClock.Elapsed.TotalSeconds;
-        EndPhase("train");
+        progress.EndPhase("train");
 
         // 4. Validate with the RSNA metric, and sweep confidence × NMS on the same patients.
         Stage(4, $"validate: RSNA metric on {split.Validation.Count} held-out patients (original pixels), confidence × NMS sweep");
@@ -121,7 +118,7 @@ public static class RsnaDemoVerb
         var grid = RsnaThresholdSweep.Run(model, valSet, split.Validation, batchSize: cfg.Train.BatchSize);
         foreach (var line in grid.ToTable().TrimEnd().Split('\n')) Note(line);
         Note($"best: confidence {grid.Best.Confidence:0.00}, NMS {grid.Best.Nms:0.00} → {grid.Best.Score:0.0000}");
-        EndPhase("validate");
+        progress.EndPhase("validate");
 
         // 5. Submissions (original pixels): the test split, and the validation split scored back through the Kaggle scorer.
         Stage(5, "submissions (patientId,PredictionString: conf x y w h in original DICOM pixels)");
@@ -136,7 +133,7 @@ public static class RsnaDemoVerb
         var scored = KaggleScoring.ScoreRsna(valTruth, valSubmission);
         Note($"{submission} ({test.Count} patients)");
         Note($"./cxr score rsna --truth {valTruth} --pred {valSubmission} → {scored.Result.Score:0.0000}");
-        EndPhase("submission");
+        progress.EndPhase("submission");
 
         // 6. Report (AP at IoU 0.4 of the single class beside the RSNA score).
         Stage(6, "HTML report: learning curves, AP, predictions vs truth");
@@ -159,8 +156,8 @@ public static class RsnaDemoVerb
         RunReport.Write(reportPath, $"CXR Lab demo — {cfg.Model.Arch} on phantom RSNA Pneumonia", rows, trainer.Log.Rows, ap, task.ClassNames, examples);
         RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, ap, task.ClassNames);
         Note(reportPath);
-        EndPhase("report");
-        AnsiConsole.MarkupLine($"[green]done[/] in {wall.Elapsed.TotalMinutes:0.0} min ({string.Join(", ", phases.Select(kv => $"{kv.Key} {kv.Value} s"))})");
+        progress.EndPhase("report");
+        progress.Done();
 
         var json = new JsonObject
         {
@@ -175,8 +172,8 @@ public static class RsnaDemoVerb
             ["epochs"] = cfg.Train.Epochs,
             ["size"] = size,
             ["train_seconds"] = Math.Round(trainSeconds, 1),
-            ["wall_seconds"] = Math.Round(wall.Elapsed.TotalSeconds, 1),
-            ["phase_seconds"] = phases,
+            ["wall_seconds"] = progress.WallSeconds,
+            ["phase_seconds"] = progress.Phases,
             ["threads"] = TorchRuntime.Threads,
         };
         Console.WriteLine(json.ToJsonString());
