@@ -18,7 +18,9 @@ namespace CxrLab.Cli.Verbs;
 /// same work (the whole forward, backward and optimizer arithmetic) on the same weights: a randomly
 /// initialised detector that trains on two fixed images soon has gradients underflowing into
 /// denormal floats, which make convolution backward 5-10x slower and would time the trajectory, not
-/// the step. The last line of --json is one JSON object.</summary>
+/// the step. The two sides run in alternating rounds (reference then ours, ours then reference, …; <c>--rounds</c>), so a
+/// change of the machine's load lands on both; the reported times are medians over rounds and the ratios are of those
+/// medians, with each round's ratio beside them. The last line of --json is one JSON object.</summary>
 public static class BenchTrainVerb
 {
     /// <summary>A family's reference side: its name in the JSON keys (<c>{Name}_train_step_ms</c>) and a Python script.
@@ -91,7 +93,7 @@ public static class BenchTrainVerb
         var json = new Option<bool>("--json") { Description = "End with one JSON object" };
         var command = new Command("train", "Training step and inference of any zoo arch vs its reference implementation on the same libtorch; " +
                                            "with --nproc-per-node N: N data-parallel processes vs one process of N threads") { arch, size, batch, reps, json };
-        var rounds = new Option<int>("--rounds") { Description = "With --nproc-per-node: alternating single/distributed rounds", DefaultValueFactory = _ => 2 };
+        var rounds = new Option<int>("--rounds") { Description = "Alternating rounds: reference/ours (with --nproc-per-node: single/distributed)", DefaultValueFactory = _ => 3 };
         command.Options.Add(rounds);
         var launch = new DistributedLauncher.Options();
         launch.AddTo(command);
@@ -110,32 +112,52 @@ public static class BenchTrainVerb
             const int classes = 14;
             var weights = Path.Combine(Path.GetTempPath(), $"cxr-bench-train-{Environment.ProcessId}.pth");
             References.TryGetValue(entry.Family, out var reference);
-            JsonElement? theirs = null;
-            double trainMs, inferMs;
+            var roundCount = Math.Max(1, parse.GetValue(rounds));
+            List<(double Train, double Infer)> ours = [], theirs = [];
             try
             {
-                if (reference is not null) theirs = JsonDocument.Parse(PythonLastLine(reference.Script, a, threads, n, r, weights, classes, b)).RootElement;
-                (trainMs, inferMs) = MeasureOurs(a, n, b, r, classes, reference is null ? null : weights);
+                for (var round = 0; round < roundCount; round++)
+                {
+                    // Round 0 starts with the reference: it writes the weights both sides start from.
+                    var order = reference is null ? [false] : round % 2 == 0 ? new[] { true, false } : [false, true];
+                    foreach (var referenceSide in order)
+                    {
+                        if (referenceSide)
+                        {
+                            var t = JsonDocument.Parse(PythonLastLine(reference!.Script, a, threads, n, r, weights, classes, b)).RootElement;
+                            theirs.Add((t.GetProperty("train_step_ms").GetDouble(), t.GetProperty("infer_ms").GetDouble()));
+                        }
+                        else ours.Add(MeasureOurs(a, n, b, r, classes, reference is null ? null : weights));
+                    }
+                    if (!parse.GetValue(json))
+                        Console.Error.WriteLine($"round {round + 1}/{roundCount}: ours {ours[^1].Train:0} / {ours[^1].Infer:0} ms" +
+                                                (reference is null ? "" : $", {reference.Name} {theirs[^1].Train:0} / {theirs[^1].Infer:0} ms") + " (train step / inference)");
+                }
             }
             finally { File.Delete(weights); }
+            var trainMs = MedianOf(ours.Select(x => x.Train));
+            var inferMs = MedianOf(ours.Select(x => x.Infer));
             var result = new Dictionary<string, object>
             {
-                ["arch"] = a, ["size"] = n, ["batch"] = b, ["threads"] = threads,
+                ["arch"] = a, ["size"] = n, ["batch"] = b, ["threads"] = threads, ["rounds"] = roundCount,
                 ["train_step_ms"] = Math.Round(trainMs, 1), ["infer_ms"] = Math.Round(inferMs, 1),
             };
-            if (reference is not null && theirs is { } t)
+            if (reference is not null)
             {
-                var refTrain = t.GetProperty("train_step_ms").GetDouble();
-                var refInfer = t.GetProperty("infer_ms").GetDouble();
+                var refTrain = MedianOf(theirs.Select(x => x.Train));
+                var refInfer = MedianOf(theirs.Select(x => x.Infer));
                 result[$"{reference.Name}_train_step_ms"] = Math.Round(refTrain, 1);
                 result[$"{reference.Name}_infer_ms"] = Math.Round(refInfer, 1);
                 result["train_ratio"] = Math.Round(trainMs / refTrain, 3);
                 result["infer_ratio"] = Math.Round(inferMs / refInfer, 3);
+                result["train_ratio_rounds"] = ours.Zip(theirs, (o, t) => Math.Round(o.Train / t.Train, 3)).ToArray();
+                result["infer_ratio_rounds"] = ours.Zip(theirs, (o, t) => Math.Round(o.Infer / t.Infer, 3)).ToArray();
                 result["reference"] = reference.Name;
             }
             else result["reference"] = $"none for family {entry.Family} (ours only)";
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result));
-            else foreach (var (k, v) in result) AnsiConsole.MarkupLine($"{k,-28} {Markup.Escape(Convert.ToString(v, CultureInfo.InvariantCulture)!)}");
+            else foreach (var (k, v) in result)
+                AnsiConsole.MarkupLine($"{k,-28} {Markup.Escape(v is double[] list ? string.Join(", ", list.Select(x => x.ToString(CultureInfo.InvariantCulture))) : Convert.ToString(v, CultureInfo.InvariantCulture)!)}");
             return 0;
         });
         return command;
@@ -203,6 +225,12 @@ public static class BenchTrainVerb
             DetectionTarget.From([60 * s, 300 * s, 200 * s, 420 * s], [2]),
         };
         return ([img, img2], targets);
+    }
+
+    static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     static double Median(int reps, Action action)

@@ -57,6 +57,8 @@ public static class TrainVerb
             using var replicaTraining = replica?.Wrap(model.Module);
             using var trainer = new Trainer(cfg, model, data.Train, data.Validation, data.Metric, run, distributed: replicaTraining);
             if (trainer.PrecisionNote is { } precision) Say(precision);
+            if (trainer.RecipeNote is { } recipeNote && !quiet) AnsiConsole.MarkupLine(Markup.Escape(recipeNote));  // the trainer wrote it to train.log
+            trainer.Note += note => { if (!quiet) AnsiConsole.MarkupLine(Markup.Escape(note)); };
             if (resuming)
             {
                 trainer.Resume(run.LastCheckpoint);

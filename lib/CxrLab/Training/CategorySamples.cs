@@ -10,12 +10,13 @@ namespace CxrLab.Training;
 /// epoch, the same on resume. Mixing outputs (CutMix, Mosaic) take their donors from <see cref="Pool"/>: the training
 /// items only, never validation. Then the config's <c>augment:</c> steps, if any. Labels at or above the model's class count
 /// are left out of the target as in <see cref="DetectionDatasetSamples"/>.</summary>
-public sealed class CategorySamples : IDetectionDataset
+public sealed class CategorySamples : IDetectionDataset, IEpochAugmentable
 {
     readonly (int Item, int Output)[] entries;
     readonly Pipeline? extra;
     readonly long seed;
     readonly int numClasses;
+    Func<int, ITransform?>? epochAugment;
 
     public CategorySamples(CategoryConfig category, DetectionDataset train, Pipeline? extra, long seed, int numClasses = int.MaxValue)
     {
@@ -54,7 +55,7 @@ public sealed class CategorySamples : IDetectionDataset
         var sampleSeed = SampleSeed.Of((ulong)seed, epoch, index);
         sample = Category.Outputs[output].Pipeline.Run(sample, sampleSeed, Pool).Sample;
         if (extra is not null) sample = extra.Run(sample, SampleSeed.Of(sampleSeed, epoch, 0xa06), Pool).Sample;
-        return sample;
+        return EpochAugmentation.Apply(epochAugment, sample, sampleSeed, epoch, Pool);
     }
 
     public DetectionSample Load(int index, int epoch)
@@ -67,4 +68,8 @@ public sealed class CategorySamples : IDetectionDataset
         return new DetectionSample(id, InMemoryDetectionDataset.ToTensor(sample.Image),
             InMemoryDetectionDataset.ToModelTarget(sample.Target, c => c >= 0 && c < numClasses ? c : null));
     }
+
+    /// <summary>The same category and donors with a recipe's per-epoch augmentation after the category's outputs.</summary>
+    public IDetectionDataset WithEpochAugmentation(Func<int, ITransform?> augmentation) =>
+        new CategorySamples(Category, Dataset, extra, seed, numClasses) { epochAugment = augmentation };
 }

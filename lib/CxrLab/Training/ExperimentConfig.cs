@@ -256,7 +256,17 @@ public sealed class TrainConfig
 
     /// <summary>Print/log the running losses every this many steps.</summary>
     public int LogEvery { get; set; } = 20;
+
+    /// <summary>Where the optimizer, schedule and EMA numbers come from: <c>config</c> (the <c>optimizer:</c>,
+    /// <c>schedule:</c> and <c>train:</c> keys) or <c>reference</c>, the family's reference recipe from its own section
+    /// (YOLOX: Megvii's from <c>yolox:</c> — lr = basic_lr_per_img × images per step, SGD Nesterov, yoloxwarmcos, EMA,
+    /// Mosaic/MixUp/HSV/flip until the last no_aug_epochs, then the L1 loss). <c>reference</c> overrides those keys and
+    /// the run's log says with which values.</summary>
+    public TrainingRecipeKind Recipe { get; set; } = TrainingRecipeKind.Config;
 }
+
+/// <summary><c>train.recipe</c>: the config's own optimizer/schedule keys, or the model family's reference recipe.</summary>
+public enum TrainingRecipeKind { Config, Reference }
 
 public sealed class OutputConfig
 {

@@ -41,6 +41,7 @@ public sealed class Trainer : IDisposable
     readonly Module module;
     readonly IDetector model;
     readonly IDetectionDataset train;
+    readonly TrainingRecipe? recipe;
     readonly IDetectionDataset? validation;
     readonly ValidationMetric metric;
     readonly Optimizer optimizer;
@@ -68,13 +69,25 @@ public sealed class Trainer : IDisposable
         this.config = config;
         this.model = model;
         module = model.Module;
-        this.train = train.Count > 0 ? train : throw new ArgumentException("the training set is empty; check data.root and data.limit");
+        if (train.Count == 0) throw new ArgumentException("the training set is empty; check data.root and data.limit");
         this.validation = validation;
         this.metric = metric ?? new MeanAveragePrecision(0.4);
         Run = run;
         var imagesPerEpoch = distributed?.SamplesPerRank(train.Count) ?? train.Count;
         batchesPerEpoch = (imagesPerEpoch + config.Train.BatchSize - 1) / config.Train.BatchSize;
         stepsPerEpoch = (batchesPerEpoch + config.Train.Accumulate - 1) / config.Train.Accumulate;
+        if (config.Train.Recipe == TrainingRecipeKind.Reference)
+        {
+            recipe = model.TrainingRecipe ?? throw new ConfigException(
+                $"train.recipe: reference, but {model.Arch} has no reference recipe of its own; use train.recipe: config (the optimizer:, schedule: and train: keys)");
+            RecipeNote = ApplyRecipe(recipe, config.Train.BatchSize * config.Train.Accumulate * (distributed?.WorldSize ?? 1));
+            if (recipe.Augmentation(0, config.Train.Epochs) is not null || recipe.Augmentation(config.Train.Epochs - 1, config.Train.Epochs) is not null)
+            {
+                if (train is IEpochAugmentable augmentable) train = augmentable.WithEpochAugmentation(epoch => recipe.Augmentation(epoch, config.Train.Epochs));
+                else RecipeNote += $"; its augmentation is not applied: the training set ({train.GetType().Name}) takes no per-epoch augmentation";
+            }
+        }
+        this.train = train;
         schedule = new LearningRateSchedule(config.Schedule, stepsPerEpoch, config.Train.Epochs);
         optimizer = BuildOptimizer();
         baseLrs = optimizer.param_groups.Select(g => g.lr).ToArray();
@@ -92,7 +105,31 @@ public sealed class Trainer : IDisposable
             if (Writes) File.AppendAllText(run.LogFile, PrecisionNote + Environment.NewLine);
         }
         this.scaler = scaler;
+        if (RecipeNote is not null && Writes) File.AppendAllText(run.LogFile, RecipeNote + Environment.NewLine);
     }
+
+    /// <summary>Writes the recipe's optimizer, schedule and EMA numbers into the config's keys (so everything after this
+    /// reads one set of values) and says what they are.</summary>
+    string ApplyRecipe(TrainingRecipe r, int imagesPerStep)
+    {
+        var h = r.Hyperparameters(imagesPerStep);
+        var (o, s, t) = (config.Optimizer, config.Schedule, config.Train);
+        o.Name = Enum.Parse<OptimizerKind>(h.Optimizer, ignoreCase: true);
+        (o.Lr, o.Momentum, o.Nesterov, o.WeightDecay, o.DecayNormAndBias) = (h.Lr, h.Momentum, h.Nesterov, h.WeightDecay, false);
+        s.Name = Enum.Parse<ScheduleKind>(h.Schedule, ignoreCase: true);
+        (s.WarmupEpochs, s.WarmupFactor, s.FinalLrRatio, s.FinalConstantEpochs) = (h.WarmupEpochs, h.WarmupFactor, h.FinalLrRatio, h.FinalConstantEpochs);
+        (t.Ema, t.EmaDecay) = (h.Ema, h.EmaDecay);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"train.recipe: reference ({r.Name}): {h.Optimizer} lr {h.Lr:g4} for {imagesPerStep} images per step, momentum {h.Momentum}{(h.Nesterov ? " nesterov" : "")}, " +
+            $"weight_decay {h.WeightDecay} on conv/linear weights; {h.Schedule} warmup_epochs {h.WarmupEpochs} final_lr_ratio {h.FinalLrRatio} " +
+            $"final_constant_epochs {h.FinalConstantEpochs}; ema {(h.Ema ? h.EmaDecay.ToString(CultureInfo.InvariantCulture) : "off")}");
+    }
+
+    /// <summary>With <c>train.recipe: reference</c>: the family recipe's numbers now in the config (also in <c>train.log</c>).</summary>
+    public string? RecipeNote { get; }
+
+    /// <summary>Lines the run reports as it goes (a recipe's phase switch); also appended to <c>train.log</c>.</summary>
+    public event Action<string>? Note;
 
     /// <summary>How the run computes when <c>train.amp</c> is set (also written once to the run's
     /// <c>train.log</c>); null for plain float32.</summary>
@@ -110,6 +147,9 @@ public sealed class Trainer : IDisposable
     public ValidationMetric Metric => metric;
     public IDetector Model => model;
     public int BatchesPerEpoch => batchesPerEpoch;
+
+    /// <summary>The training set as the trainer draws it (with a reference recipe's per-epoch augmentation, when it has one).</summary>
+    public IDetectionDataset TrainingSet => train;
     public TrainerState State => state;
 
     /// <summary>Raised after each optimizer step and after validation.</summary>
@@ -164,6 +204,11 @@ public sealed class Trainer : IDisposable
             var order = distributed?.Shard(EpochOrder(epoch)) ?? EpochOrder(epoch);
             var startBatch = state.BatchInEpoch;
             if (startBatch == 0) { partialSums = []; partialBatches = 0; }
+            if (startBatch == 0 && recipe?.EpochNote(epoch, config.Train.Epochs) is { } note)
+            {
+                if (Writes) File.AppendAllText(Run.LogFile, note + Environment.NewLine);
+                Note?.Invoke(note);
+            }
             var epochClock = Stopwatch.StartNew();
             var imagesSeen = 0;
             optimizer.zero_grad();
@@ -171,6 +216,8 @@ public sealed class Trainer : IDisposable
             {
                 var indices = order.Skip(b * config.Train.BatchSize).Take(config.Train.BatchSize).ToArray();
                 torch.manual_seed(BatchSeed(config.Seed, epoch, b));
+                recipe?.BeforeEpochBatch(epoch, config.Train.Epochs);
+                if (model is ITrainingForwardCounter counter) counter.TrainForwards = (long)epoch * batchesPerEpoch + b;  // resumes continue the sequence
                 var endOfAccumulation = (b + 1) % config.Train.Accumulate == 0 || b == batchesPerEpoch - 1;
                 var values = TrainBatch(indices, epoch, endOfAccumulation);
                 foreach (var (k, v) in values) partialSums[k] = partialSums.GetValueOrDefault(k) + v;

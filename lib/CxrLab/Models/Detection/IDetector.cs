@@ -49,6 +49,10 @@ public interface IDetector : IDisposable
     /// or a PyTorch <c>.pth</c>, bare or nested under "model"/"state_dict"). A checkpoint with another class count
     /// is refused with a message naming both counts, unless <see cref="WeightsLoadOptions.ReinitClassifier"/>.</summary>
     LoadStateDictResult LoadWeights(string path, WeightsLoadOptions? options = null);
+
+    /// <summary>The family's reference training recipe (optimizer numbers, epoch-dependent augmentation and loss
+    /// switches), applied by the trainer with <c>train.recipe: reference</c>; null when the config's keys say it all.</summary>
+    TrainingRecipe? TrainingRecipe => null;
 }
 
 /// <summary>How a model numbers its classes inside. <see cref="HasBackground"/>: label 0 is background and task

@@ -14,7 +14,7 @@ namespace CxrLab.Models.Yolox;
 /// (scaled to fit keeping the aspect, top-left, padded with 114, pixel values 0–255, BGR channel order, no
 /// normalisation); outputs are grid-decoded, score = objectness × best class probability, class-aware NMS (agnostic
 /// as an option), boxes mapped back to the input image's pixels. Unlike Megvii, boxes are clipped to the image.</para></summary>
-public sealed class YOLOX : Module, IDetector
+public sealed class YOLOX : Module, IDetector, ITrainingForwardCounter
 {
     readonly Module backboneModule;
     readonly IYoloxNeck neck;
@@ -49,6 +49,9 @@ public sealed class YOLOX : Module, IDetector
     /// first 10 at <see cref="InputSize"/> (Megvii's random_resize at (iter + 1) % 10 == 0). The draw is a pure function
     /// of <see cref="TrainForwards"/> (SplitMix64), so restoring that count restores the sizes.</summary>
     public int[]? MultiscaleSizes { get; set; }
+
+    /// <summary>Megvii's training recipe over the <c>yolox:</c> section (set by the zoo builder; <c>train.recipe: reference</c>).</summary>
+    public TrainingRecipe? TrainingRecipe { get; set; }
 
     /// <summary>Training forwards so far (<see cref="ForwardTrain"/> calls); set it when resuming.</summary>
     public long TrainForwards { get; set; }
@@ -119,6 +122,7 @@ public sealed class YOLOX : Module, IDetector
         model.Postprocess = spec.Postprocess(DefaultPostprocess with { ScoreThresh = c.TestConf!.Value, NmsThresh = c.Nmsthre!.Value });
         var sizes = c.MultiscaleSizes(model.InputSize, spec.Arch);
         model.MultiscaleSizes = sizes.Length > 1 ? sizes : null;
+        model.TrainingRecipe = new YoloxRecipe(model, c);
         return model;
     }
 
