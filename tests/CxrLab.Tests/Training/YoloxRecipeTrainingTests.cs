@@ -119,6 +119,31 @@ public sealed class YoloxRecipeTrainingTests : IDisposable
     }
 
     [Fact]
+    public void Megvii_config_draws_mosaic_over_category_a_from_the_training_fold_and_trains()
+    {
+        var config = ExperimentConfigLoader.LoadFile(CategoryTrainingTests.RepoFile("experiments/vinbig_yolox_megvii.yaml"),
+            [$"data.root={Phantom()}", "data.cache_size=64", "data.folds=3", "model.input_size=64", "model.weights=''", "yolox.multiscale_range=0",
+             "yolox.no_aug_epochs=1", "train.epochs=3", "train.batch_size=4", $"output.runs_dir={Path.Combine(temp, "runs")}"]);
+        var (model, trainer) = Build(config, RunDirectory.Create(config));
+        using (model) using (trainer)
+        {
+            var plain = Assert.IsType<CategorySamples>(ExperimentRunner.Data(config).Train);
+            var drawn = Assert.IsType<CategorySamples>(trainer.TrainingSet);
+            Assert.Equal(plain.Count, drawn.Count);
+            var moved = 0;
+            for (var i = 0; i < plain.Count; i++)
+            {
+                using var a = plain.Load(i, 0);
+                using var b = drawn.Load(i, 0);
+                if (!Widths(a.Target.Boxes).SequenceEqual(Widths(b.Target.Boxes))) moved++;
+            }
+            Assert.True(moved > plain.Count / 2, $"Mosaic changed only {moved} of {plain.Count} samples in epoch 0");
+            Assert.Equal(TrainingOutcome.Completed, trainer.Fit());
+            Assert.All(MetricsLog.Open(trainer.Run).Rows, r => Assert.True(double.IsFinite(r["loss"])));
+        }
+    }
+
+    [Fact]
     public void Resume_across_the_no_aug_switch_logs_the_same_losses_as_an_uninterrupted_run()
     {
         var config = Config(train: "epochs: 4, batch_size: 1");
