@@ -136,7 +136,7 @@ public static class DemoVerb
         Note($"{model.Module.parameters().Sum(p => p.numel()):N0} parameters, {model.LabelSpace}, {model.Preprocessing}");
         using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run);
         var trainClock = Stopwatch.StartNew();
-        TrainingConsole.Fit(trainer, task.ClassNames);
+        TrainingConsole.Fit(trainer, task.MetricClassNames);
         var trainSeconds = trainClock.Elapsed.TotalSeconds;
 
         progress.EndPhase("train");

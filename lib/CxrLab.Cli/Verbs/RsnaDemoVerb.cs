@@ -104,7 +104,7 @@ public static class RsnaDemoVerb
              $"post-processing: conf {model.Postprocess.ScoreThresh}, NMS {model.Postprocess.NmsThresh}, ≤ {model.Postprocess.MaxDetections} detections");
         using var trainer = new Trainer(cfg, model, trainSet, valSet, metric, run);
         var trainClock = Stopwatch.StartNew();
-        TrainingConsole.Fit(trainer, task.ClassNames);
+        TrainingConsole.Fit(trainer, task.MetricClassNames);
         var trainSeconds = trainClock.Elapsed.TotalSeconds;
         progress.EndPhase("train");
 

@@ -71,7 +71,7 @@ public static class TrainVerb
             // `kill`, `docker stop` and batch schedulers send SIGTERM before killing: stop as for Ctrl+C, saving the state.
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; cts.Cancel(); });
             TrainingOutcome outcome;
-            try { outcome = quiet ? trainer.Fit(cts.Token) : TrainingConsole.Fit(trainer, task.ClassNames, cts.Token); }
+            try { outcome = quiet ? trainer.Fit(cts.Token) : TrainingConsole.Fit(trainer, task.MetricClassNames, cts.Token); }
             finally { Console.CancelKeyPress -= onCancel; }
             if (quiet) return outcome == TrainingOutcome.Cancelled ? 130 : 0;
             switch (outcome)
@@ -83,7 +83,7 @@ public static class TrainVerb
                     AnsiConsole.MarkupLine($"stopped early: no gain for {cfg.Train.EarlyStoppingPatience} validations (best {trainer.State.EarlyStopping.Best:0.0000} at epoch {trainer.State.EarlyStopping.BestEpoch + 1})");
                     break;
             }
-            var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, data.Metric.Last, task.ClassNames);
+            var plots = RunReport.WritePlots(run.PlotsDir, trainer.Log.Rows, data.Metric.Last, task.MetricClassNames);
             AnsiConsole.MarkupLine($"done: metrics {Markup.Escape(run.MetricsCsv)}, checkpoints {Markup.Escape(run.CheckpointDir)}" +
                                    (plots.Count > 0 ? $", plots {Markup.Escape(string.Join(", ", plots.Select(Path.GetFileName)))}" : ""));
             return 0;

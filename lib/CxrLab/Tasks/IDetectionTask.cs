@@ -13,6 +13,10 @@ public interface IDetectionTask
     /// <summary>Task class names by id 0..K−1 (K = <c>model.num_classes</c>).</summary>
     IReadOnlyList<string> ClassNames { get; }
 
+    /// <summary>Names by id of the classes the metric scores: <see cref="ClassNames"/> plus any the competition adds (VinBigData's
+    /// "No finding", 14, scored as an image-level box); for per-class AP lines and plots.</summary>
+    IReadOnlyList<string> MetricClassNames => ClassNames;
+
     /// <summary>Train and validation sets for a config (caches built, folds split) and the metric to validate with.</summary>
     TaskData Prepare(ExperimentConfig config, Action<string>? log = null);
 

@@ -13,6 +13,9 @@ public sealed class VinBigTask : IDetectionTask
 
     public IReadOnlyList<string> ClassNames { get; } = VinBigClasses.Names.Take(VinBigClasses.FindingCount).ToArray();
 
+    /// <summary>The findings and "No finding" (14), which Kaggle's mAP@0.4 scores too.</summary>
+    public IReadOnlyList<string> MetricClassNames => VinBigClasses.Names;
+
     public TaskData Prepare(ExperimentConfig config, Action<string>? log = null)
     {
         var fold = VinBigTraining.Prepare(config, log);
