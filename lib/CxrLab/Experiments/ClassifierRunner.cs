@@ -58,6 +58,7 @@ public static class ClassifierRunner
         var resumeFrom = resume ? RunDirectory.Latest(config) : null;
         var run = resumeFrom ?? RunDirectory.Create(config);
         int bestEpoch;
+        Torch.torch.manual_seed((ulong)config.Seed);   // the same initial weights for the same seed
         using (var model = new NormalAbnormalClassifier(c.Arch, c.InputSize))
         using (var trainer = new ClassifierTrainer(c, config.Seed, config.Train.Device, model, images.Train, images.Validation, run))
         {
