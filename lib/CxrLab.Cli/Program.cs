@@ -18,6 +18,7 @@ root.Subcommands.Add(NotebookVerb.Create());
 root.Subcommands.Add(TrainVerb.Create());
 root.Subcommands.Add(ExperimentsVerb.Create());
 root.Subcommands.Add(EnsembleVerb.Create());
+root.Subcommands.Add(ClassifierVerb.Create());
 root.Subcommands.Add(PredictVerb.Create());
 root.Subcommands.Add(SweepVerb.Create());
 root.Subcommands.Add(ModelsVerb.Create());

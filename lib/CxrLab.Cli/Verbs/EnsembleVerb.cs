@@ -18,7 +18,10 @@ public static class EnsembleVerb
         var skip = new Option<double>("--skip") { Description = "drop boxes scored below this before fusing", DefaultValueFactory = _ => 0.0 };
         var weights = new Option<string?>("--weights") { Description = "one weight per submission, comma-separated (default all 1)" };
         var confType = new Option<string>("--conf-type") { Description = "avg, max, box_and_model_avg or absent_model_aware_avg", DefaultValueFactory = _ => "avg" };
-        var command = new Command("ensemble", "Fuse several models' VinBigData submissions with weighted boxes fusion (WBF)") { inputs, output, iou, skip, weights, confType };
+        var normalP = new Option<string?>("--normal-p") { Description = "then the normal filter: image_id,p_abnormal (./cxr classifier predict); p < --normal-low → only '14 1 0 0 1 1', else scores × p and '14 (1−p) 0 0 1 1'" };
+        var normalLow = new Option<double>("--normal-low") { Description = "the normal filter's threshold on P(abnormal)", DefaultValueFactory = _ => NormalFilterOptions.Default.Low };
+        var command = new Command("ensemble", "Fuse several models' VinBigData submissions with weighted boxes fusion (WBF), optionally through the normal/abnormal filter")
+            { inputs, output, iou, skip, weights, confType, normalP, normalLow };
         command.SetAction(parse =>
         {
             var files = parse.GetValue(inputs)!;
@@ -48,6 +51,17 @@ public static class EnsembleVerb
             if (report.Issues.Count > 0) Console.Error.WriteLine(report.ToString(10));
             var fused = BoxEnsemble.WeightedBoxesFusion(models, ids, options, w);
             var order = ids.Distinct(StringComparer.Ordinal).ToList();
+            if (parse.GetValue(normalP) is { } pFile)
+            {
+                var low = parse.GetValue(normalLow);
+                if (low is < 0 or >= 1) throw new UsageException($"--normal-low {low}: must be in [0, 1)");
+                if (!File.Exists(pFile)) throw new UsageException($"--normal-p: {pFile} not found (write one with ./cxr classifier predict)");
+                var p = NormalFilter.ReadProbabilities(pFile);
+                var missing = order.FirstOrDefault(id => !p.ContainsKey(id));
+                if (missing is not null) throw new UsageException($"--normal-p: {pFile} has no p_abnormal for image '{missing}' (it must cover every submitted image)");
+                fused = NormalFilter.Apply(fused, p, order, new NormalFilterOptions(low));
+                Console.WriteLine($"normal filter: {order.Count(id => p[id] < low)} of {order.Count} images below P(abnormal) {low.ToString(CultureInfo.InvariantCulture)} → No finding only");
+            }
             VinBigSubmission.Write(parse.GetValue(output)!, order, fused);
             Console.WriteLine($"{files.Length} submissions, {models.Sum(m => m.Count)} boxes → {fused.Count} fused boxes on {order.Count} images (WBF at IoU {options.IouThreshold.ToString(CultureInfo.InvariantCulture)}) → {parse.GetValue(output)}");
             return 0;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using CxrLab.Data;
+using CxrLab.Evaluation;
 using CxrLab.Imaging;
 using CxrLab.Models;
 using CxrLab.Models.Detection;
@@ -34,8 +35,10 @@ public static class PredictVerb
         var json = new Option<string?>("--json") { Description = "Write detections as JSON here (task class ids, input pixels)" };
         var submission = new Option<string?>("--submission") { Description = "Write the dataset's Kaggle submission CSV here (VinBigData by default; the config's data.dataset or --dataset decides)" };
         var dataset = new Option<string?>("--dataset") { Description = "The task whose class names and submission format to use (vinbigdata, rsna); default: the config's data.dataset" };
+        var normalFilter = new Option<string?>("--normal-filter") { Description = "VinBigData submissions: a normal/abnormal classifier checkpoint (./cxr classifier train); P(abnormal) p < --normal-low → only '14 1 0 0 1 1', else box scores × p and '14 (1−p) 0 0 1 1'" };
+        var normalLow = new Option<double>("--normal-low") { Description = "the normal filter's threshold on P(abnormal) (the public 2-class filter's 0.08)", DefaultValueFactory = _ => NormalFilterOptions.Default.Low };
         var command = new Command("predict", "Detect findings in images with a trained model (any arch of the zoo)")
-            { config, arch, numClasses, weights, images, inputSize, conf, nms, maxDet, agnostic, tta, json, submission, dataset };
+            { config, arch, numClasses, weights, images, inputSize, conf, nms, maxDet, agnostic, tta, json, submission, dataset, normalFilter, normalLow };
         command.SetAction(parse =>
         {
             ExperimentConfig cfg;
@@ -72,10 +75,18 @@ public static class PredictVerb
             var weightsPath = parse.GetValue(weights)!;
             if (!File.Exists(weightsPath)) throw new UsageException($"--weights: {weightsPath} not found");
 
+            var task = DetectionTasks.Find(cfg.Data.Dataset);
+            var filterPath = parse.GetValue(normalFilter);
+            var filterOptions = new NormalFilterOptions(parse.GetValue(normalLow));
+            if (filterOptions.Low is < 0 or >= 1) throw new UsageException($"--normal-low {filterOptions.Low}: must be in [0, 1)");
+            if (filterPath is not null && (task.Name != "vinbigdata" || parse.GetValue(submission) is null))
+                throw new UsageException("--normal-filter applies to VinBigData submissions: give --submission with data.dataset (or --dataset) vinbigdata");
+            using var classifier = filterPath is null ? null : ClassifierVerb.LoadClassifier(filterPath);
+
             using var model = ExperimentRunner.BuildModel(cfg);
             model.LoadWeights(weightsPath);
             model.eval();
-            var task = DetectionTasks.Find(cfg.Data.Dataset);
+            var pAbnormal = new Dictionary<string, double>(StringComparer.Ordinal);
             var results = new List<object>();
             var predictions = new List<ImagePrediction>();
             AnsiConsole.Progress().Start(ctx =>
@@ -102,12 +113,23 @@ public static class PredictVerb
                         masks = d.Masks is { } ms ? Enumerable.Range(0, scores.Length).Select(k => CocoRle.Encode(ms[k]).ToJsonObject()).ToArray() : null,
                     });
                     predictions.Add(new ImagePrediction(Path.GetFileNameWithoutExtension(file), rows, scores, labels));
+                    if (classifier is not null) pAbnormal[Path.GetFileNameWithoutExtension(file)] = classifier.PredictProbabilities([tensor])[0];
                     bar.Increment(1);
                 }
             });
             if (parse.GetValue(json) is { } jsonPath)
                 ImageCodecs.WriteAtomically(jsonPath, JsonSerializer.SerializeToUtf8Bytes(results, new JsonSerializerOptions { WriteIndented = false, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
-            if (parse.GetValue(submission) is { } subPath) task.WriteSubmission(subPath, predictions);
+            if (parse.GetValue(submission) is { } subPath)
+            {
+                if (classifier is null) task.WriteSubmission(subPath, predictions);
+                else
+                {
+                    // The winners' 2-class filter on the Kaggle rows (the detector's own No-finding line is replaced).
+                    var ids = predictions.Select(p => p.ImageId).ToList();
+                    VinBigSubmission.Write(subPath, ids, NormalFilter.Apply(predictions.SelectMany(CxrLab.Tasks.VinBigData.VinBigTask.ToKaggle), pAbnormal, ids, filterOptions));
+                    AnsiConsole.MarkupLine($"normal filter: {pAbnormal.Count(kv => kv.Value < filterOptions.Low)} of {ids.Count} images below P(abnormal) {filterOptions.Low.ToString(CultureInfo.InvariantCulture)} → No finding only");
+                }
+            }
             AnsiConsole.MarkupLine($"{files.Length} images, {results.Count} results" +
                                    (parse.GetValue(json) is { } j ? $", JSON {Markup.Escape(j)}" : "") +
                                    (parse.GetValue(submission) is { } s ? $", {task.Name} submission {Markup.Escape(s)}" : ""));

@@ -37,6 +37,7 @@ public sealed record GridPhantom(int Images, int Size, int Seed, double ClassBal
 /// models:
 ///   - {name: yolox, config: ../vinbig_yolox_{category}.yaml, set: {model.arch: yolox_nano}}
 /// seed_scores: {yolox: {A: 0.021, B: 0.068, C: 0.147, D: 0.070}}       # shown beside the results
+/// classifier: {arch: resnet18, input_size: 160, epochs: 8}            # optional: the normal/abnormal filter (table rows +filter)
 /// </code>
 /// Errors name the file, line and key.</summary>
 public sealed record ExperimentGrid(string Name, string Source, string Description, string RunsDir, IReadOnlyList<string> Categories,
@@ -116,10 +117,18 @@ public sealed record ExperimentGrid(string Name, string Source, string Descripti
         foreach (var e in ensemble)
             if (models.All(m => m.Name != e)) throw PipelineYaml.Error(src, a.Node("ensemble"), $"ensemble: '{e}' is not one of the grid's models");
         var grid = new ExperimentGrid(name, Path.GetFullPath(src), a.Text("description", ""), runsDir, categories, models,
-            a.Has("set") ? SetOf(a.Node("set"), src) : [], a.Int("train_images", 0), phantom, seedScores, ensemble);
+            a.Has("set") ? SetOf(a.Node("set"), src) : [], a.Int("train_images", 0), phantom, seedScores, ensemble)
+        {
+            Classifier = a.Has("classifier") ? SetOf(a.Node("classifier"), src).Select(kv => "classifier." + kv).ToList() : null,
+        };
         a.RejectUnknown();
         // Every cell's config must load with its overrides now, not an hour into the run.
         foreach (var cell in grid.Cells()) grid.ConfigOf(cell);
+        if (grid.Classifier is not null)
+        {
+            try { grid.ClassifierConfig(); }
+            catch (ConfigException e) { throw PipelineYaml.Error(src, a.Node("classifier"), $"classifier: {e.Message}"); }
+        }
         return grid;
     }
 
@@ -135,6 +144,26 @@ public sealed record ExperimentGrid(string Name, string Source, string Descripti
         YamlMappingNode m => "{" + string.Join(", ", m.Children.Select(kv => $"{Flow(kv.Key)}: {Flow(kv.Value)}")) + "}",
         _ => node.ToString(),
     };
+
+    /// <summary>The <c>classifier:</c> key as <c>classifier.KEY=value</c> overrides (see <see cref="Models.Classification.ClassifierConfig"/>):
+    /// the grid trains one normal/abnormal classifier on its fold and the table gains <c>+filter</c> rows. Null without the key.</summary>
+    public IReadOnlyList<string>? Classifier { get; init; }
+
+    /// <summary>The classifier's run folder (<c>{runs_dir}/classifier/</c>: timestamped runs, then its result and probabilities).</summary>
+    public string ClassifierDir => Path.Combine(RunsDir, "classifier");
+    /// <summary>Marks the grid's classifier done: <see cref="ClassifierResult"/> with its validation AUC.</summary>
+    public string ClassifierResultFile => Path.Combine(ClassifierDir, "result.json");
+    /// <summary>P(abnormal) of every validation image (<c>image_id,p_abnormal</c>), what the <c>+filter</c> rows use.</summary>
+    public string ClassifierProbabilitiesFile => Path.Combine(ClassifierDir, "val_p_abnormal.csv");
+
+    /// <summary>The classifier's experiment: the first cell's (the grid's data, fold and seed) with the <c>classifier:</c> key,
+    /// named <c>classifier</c> in the grid's runs folder.</summary>
+    public ExperimentConfig ClassifierConfig()
+    {
+        var cfg = ConfigOf(Cells().First(), Classifier);
+        cfg.Name = "classifier";
+        return cfg;
+    }
 
     /// <summary>Every cell, model by model, category by category.</summary>
     public IEnumerable<GridCell> Cells() =>

@@ -126,8 +126,30 @@ public static class GridRunner
         return result;
     }
 
-    /// <summary>Runs every cell in order (skipping finished ones), remembering the grid for the table. Returns the results
-    /// so far; stops at cancellation.</summary>
+    /// <summary>Trains the grid's normal/abnormal classifier once (its <c>classifier:</c> key; nothing without it) on the
+    /// cells' data and fold, or returns its stored result. Its validation probabilities go to
+    /// <see cref="ExperimentGrid.ClassifierProbabilitiesFile"/> for the table's <c>+filter</c> rows. An interrupted run
+    /// resumes. Null without the key or when cancelled.</summary>
+    public static ClassifierResult? RunClassifier(ExperimentGrid grid, Action<string>? log = null, Action<ClassifierTrainer>? attach = null,
+        CancellationToken cancellation = default)
+    {
+        if (grid.Classifier is null) return null;
+        if (ClassifierResult.TryLoad(grid.ClassifierResultFile) is { } done && File.Exists(grid.ClassifierProbabilitiesFile))
+        {
+            log?.Invoke($"classifier: done (validation AUC {done.ValAuc:0.000}); skipped");
+            return done;
+        }
+        var result = ClassifierRunner.Train(grid.ClassifierConfig(), resume: true, log, attach, cancellation);
+        if (result is null) return null;
+        // Probabilities first, the result last: the result file marks the step done.
+        File.Copy(result.Probabilities, grid.ClassifierProbabilitiesFile, overwrite: true);
+        var stored = result with { Probabilities = Path.GetFullPath(grid.ClassifierProbabilitiesFile) };
+        stored.Save(grid.ClassifierResultFile);
+        return stored;
+    }
+
+    /// <summary>Runs the grid's classifier (if it has one) and every cell in order (skipping finished ones), remembering the
+    /// grid for the table. Returns the cells' results so far; stops at cancellation.</summary>
     public static List<GridCellResult> Run(ExperimentGrid grid, Action<string>? log = null,
         Func<Trainer, CancellationToken, TrainingOutcome>? fit = null, CancellationToken cancellation = default)
     {
@@ -136,6 +158,7 @@ public static class GridRunner
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(LatestGridFile))!);
         File.WriteAllText(LatestGridFile, grid.Source + Environment.NewLine);
         var results = new List<GridCellResult>();
+        if (grid.Classifier is not null && RunClassifier(grid, log, cancellation: cancellation) is null) return results;
         var cells = grid.Cells().ToList();
         for (var k = 0; k < cells.Count; k++)
         {

@@ -7,14 +7,14 @@ using CxrLab.Viz;
 
 namespace CxrLab.Experiments;
 
-/// <summary>One row of the table: a model (a grid model, <c>MODEL+hflip</c> for its hflip-TTA predictions, or
-/// <c>ensemble…</c> for the WBF of several models' predictions) on a category: validation mAP@0.4, the seed's Kaggle score
+/// <summary>One row of the table: a model (a grid model, <c>MODEL+hflip</c> for its hflip-TTA predictions, <c>MODEL+filter</c>
+/// through the normal/abnormal filter, or <c>ensemble…</c> for the WBF of several models' predictions, <c>…+filter</c> filtered) on a category: validation mAP@0.4, the seed's Kaggle score
 /// beside it when it has one, and per-class AP by class name.</summary>
 public sealed record GridTableRow(string Model, string Category, double? ValMap40, double? SeedMap40, IReadOnlyDictionary<string, double> PerClassAp);
 
 /// <summary>The grid's model × category table from its cells' results: single models, the same with hflip TTA, and the
-/// WBF ensemble of the grid's <c>ensemble:</c> models (plain and with TTA) scored on the shared validation truth, beside the
-/// seed's numbers; written as markdown, CSV, JSON rows and a Plotly heat map.</summary>
+/// WBF ensemble of the grid's <c>ensemble:</c> models (plain and with TTA) scored on the shared validation truth, and with a
+/// grid classifier the same through the normal filter (<c>+filter</c>), beside the seed's numbers; written as markdown, CSV, JSON rows and a Plotly heat map.</summary>
 public sealed class GridTable
 {
     public ExperimentGrid Grid { get; }
@@ -22,42 +22,85 @@ public sealed class GridTable
 
     GridTable(ExperimentGrid grid, IReadOnlyList<GridTableRow> rows) => (Grid, Rows) = (grid, rows);
 
-    /// <summary>Reads every finished cell; ensembles are fused at <paramref name="wbf"/> (default the winners' IoU 0.4).</summary>
+    /// <summary>Reads every finished cell; ensembles are fused at <paramref name="wbf"/> (default the winners' IoU 0.4). With a
+    /// grid classifier, <c>MODEL+filter</c>, <c>ensemble+filter</c> and <c>ensemble+hflip+filter</c> rows apply the normal
+    /// filter (<see cref="NormalFilter"/> at the classifier's <c>filter_low</c>) to the same predictions, scored on the same truth.</summary>
     public static GridTable Build(ExperimentGrid grid, WbfOptions? wbf = null)
     {
         wbf ??= WbfOptions.Kaggle;
         var rows = new List<GridTableRow>();
         var names = VinBigClasses.Names;
+        var filter = Filter(grid);
+        IReadOnlyDictionary<string, double> PerClass(MapResult score) =>
+            score.PerClass.ToDictionary(c => c.Label >= 0 && c.Label < names.Count ? names[c.Label] : c.Label.ToString(CultureInfo.InvariantCulture), c => Math.Round(c.Ap, 4));
+        var suffixes = grid.Classifier is null ? new[] { "", "+hflip" } : ["", "+hflip", "+filter"];
         foreach (var model in grid.Models)
-            foreach (var suffix in new[] { "", "+hflip" })
+            foreach (var suffix in suffixes)
                 foreach (var category in grid.Categories)
                 {
                     var cell = grid.Cells().First(c => c.Model.Name == model.Name && c.Category == category);
                     var result = GridCellResult.TryLoad(cell.ResultFile);
+                    if (suffix == "+filter")
+                    {
+                        var score = result is null || filter is null ? null : Filtered(cell, filter.Value.P, filter.Value.Options);
+                        rows.Add(new GridTableRow(model.Name + suffix, category, score?.Map, null, score is null ? new Dictionary<string, double>() : PerClass(score)));
+                        continue;
+                    }
                     var value = result is null ? (double?)null : suffix.Length == 0 ? result.ValMap40 : result.ValMap40Hflip;
                     rows.Add(new GridTableRow(model.Name + suffix, category, value, suffix.Length == 0 ? grid.SeedScore(model.Name, category) : null,
                         suffix.Length == 0 && result is not null ? result.PerClassAp : new Dictionary<string, double>()));
                 }
         if (grid.Ensemble.Count >= 2)
-            foreach (var hflip in new[] { false, true })
+        {
+            var variants = new List<(string Name, bool Hflip, bool Filter)> { ("ensemble", false, false), ("ensemble+hflip", true, false) };
+            if (grid.Classifier is not null) variants.AddRange([("ensemble+filter", false, true), ("ensemble+hflip+filter", true, true)]);
+            foreach (var (name, hflip, filtered) in variants)
                 foreach (var category in grid.Categories)
                 {
                     var members = grid.Cells().Where(c => c.Category == category && grid.Ensemble.Contains(c.Model.Name)).ToList();
-                    var name = hflip ? "ensemble+hflip" : "ensemble";
-                    if (members.Any(c => !File.Exists(c.ResultFile)))
+                    if (members.Any(c => !File.Exists(c.ResultFile)) || (filtered && filter is null))
                     {
                         rows.Add(new GridTableRow(name, category, null, null, new Dictionary<string, double>()));
                         continue;
                     }
-                    var score = Ensemble(members, hflip, wbf);
-                    rows.Add(new GridTableRow(name, category, score.Map, null,
-                        score.PerClass.ToDictionary(c => c.Label >= 0 && c.Label < names.Count ? names[c.Label] : c.Label.ToString(CultureInfo.InvariantCulture), c => Math.Round(c.Ap, 4))));
+                    var score = filtered ? Ensemble(members, hflip, wbf, filter!.Value.P, filter.Value.Options) : Ensemble(members, hflip, wbf);
+                    rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score)));
                 }
+        }
         return new GridTable(grid, rows);
+    }
+
+    /// <summary>The grid classifier's validation probabilities and filter settings, or null while it has not run.</summary>
+    static (IReadOnlyDictionary<string, double> P, NormalFilterOptions Options)? Filter(ExperimentGrid grid)
+    {
+        if (grid.Classifier is null || ClassifierResult.TryLoad(grid.ClassifierResultFile) is not { } result || !File.Exists(grid.ClassifierProbabilitiesFile)) return null;
+        return (NormalFilter.ReadProbabilities(grid.ClassifierProbabilitiesFile), new NormalFilterOptions(result.FilterLow));
+    }
+
+    /// <summary>One cell's validation predictions through the normal filter, scored on its truth.</summary>
+    public static MapResult Filtered(GridCell cell, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options)
+    {
+        var report = new ValidationReport();
+        var truth = VinBigDataset.ReadTruth(cell.TruthFile, FusionOptions.None, report);
+        var detections = VinBigSubmission.Read(cell.PredictionsFile, report).Detections;
+        return VocEvaluator.Evaluate(truth, NormalFilter.Apply(detections, pAbnormal, truth.ImageIds, options));
     }
 
     /// <summary>The WBF of the members' validation predictions, scored on their (shared) validation truth.</summary>
     public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    {
+        var (truth, fused) = Fuse(members, hflip, wbf);
+        return VocEvaluator.Evaluate(truth, fused);
+    }
+
+    /// <summary>The same WBF through the normal filter (the winners' last step), scored on the same truth.</summary>
+    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options)
+    {
+        var (truth, fused) = Fuse(members, hflip, wbf);
+        return VocEvaluator.Evaluate(truth, NormalFilter.Apply(fused, pAbnormal, truth.ImageIds, options));
+    }
+
+    static (TruthSet Truth, List<Detection> Fused) Fuse(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
     {
         var report = new ValidationReport();
         var truth = VinBigDataset.ReadTruth(members[0].TruthFile, FusionOptions.None, report);
@@ -69,7 +112,7 @@ public sealed class GridTable
                 throw new InvalidDataException($"{cell.TruthFile}: another validation set than {members[0].TruthFile}; an ensemble needs every member on the same fold (data.fold, data.folds, seed)");
             predictions.Add(VinBigSubmission.Read(hflip ? cell.HflipPredictionsFile : cell.PredictionsFile, report).Detections);
         }
-        return VocEvaluator.Evaluate(truth, BoxEnsemble.WeightedBoxesFusion(predictions, truth.ImageIds, wbf));
+        return (truth, BoxEnsemble.WeightedBoxesFusion(predictions, truth.ImageIds, wbf));
     }
 
     static string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "–";
@@ -92,6 +135,10 @@ public sealed class GridTable
                 var row = Rows.First(r => r.Model == model && r.Category == c);
                 return F(row.ValMap40) + (row.SeedMap40 is { } s ? $" (seed {F(s)})" : "");
             })) + " |");
+        if (Grid.Classifier is not null)
+            sb.AppendLine().AppendLine(ClassifierResult.TryLoad(Grid.ClassifierResultFile) is { } c
+                ? string.Create(CultureInfo.InvariantCulture, $"+filter: the normal/abnormal classifier ({c.Arch} at {c.InputSize} px, validation AUC {c.ValAuc:0.000}): P(abnormal) < {c.FilterLow} → No finding only, else box scores × P(abnormal) and No finding 1 − P(abnormal).")
+                : "+filter: the grid's normal/abnormal classifier has not run yet (./cxr experiments run GRID).");
         if (Grid.SeedScores.Count > 0)
             sb.AppendLine().AppendLine("(seed …) is the seed's Kaggle private-leaderboard mAP@0.4 on the real test set; ours is the held-out fold of this grid's data.");
         if (perClass)

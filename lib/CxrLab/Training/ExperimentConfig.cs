@@ -35,6 +35,10 @@ public sealed class ExperimentConfig
     /// <summary>RSNA Pneumonia's options (<c>rsna:</c>): box → mask shape, boxes kept, the seed's augmentation file.</summary>
     public CxrLab.Tasks.Rsna.RsnaConfig Rsna { get; set; } = new();
 
+    /// <summary>The normal/abnormal image classifier of the winners' "2-class filter" (<c>classifier:</c>;
+    /// <c>./cxr classifier train</c>): backbone, input size, its own epochs/batch/lr, the filter's threshold.</summary>
+    public CxrLab.Models.Classification.ClassifierConfig Classifier { get; set; } = new();
+
     public DataConfig Data { get; set; } = new();
 
     /// <summary>Augmentation pipeline, applied in order to training images only.</summary>
