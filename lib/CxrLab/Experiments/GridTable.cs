@@ -83,7 +83,17 @@ public sealed class GridTable
         var report = new ValidationReport();
         var truth = VinBigDataset.ReadTruth(cell.TruthFile, FusionOptions.None, report);
         var detections = VinBigSubmission.Read(cell.PredictionsFile, report).Detections;
-        return VocEvaluator.Evaluate(truth, NormalFilter.Apply(detections, pAbnormal, truth.ImageIds, options));
+        return VocEvaluator.Evaluate(truth, Apply(detections, pAbnormal, truth, options, cell.TruthFile));
+    }
+
+    /// <summary>The filter over a cell's truth images; a probability file from another fold is an error saying what to redo.</summary>
+    static List<Detection> Apply(List<Detection> detections, IReadOnlyDictionary<string, double> pAbnormal, TruthSet truth, NormalFilterOptions options, string truthFile)
+    {
+        var missing = truth.ImageIds.FirstOrDefault(id => !pAbnormal.ContainsKey(id));
+        if (missing is not null)
+            throw new KeyNotFoundException($"{truthFile}: validation image '{missing}' has no P(abnormal) in the grid classifier's probabilities; " +
+                                           "the classifier ran on another fold or data: delete the grid's classifier/ folder and run the grid again");
+        return NormalFilter.Apply(detections, pAbnormal, truth.ImageIds, options);
     }
 
     /// <summary>The WBF of the members' validation predictions, scored on their (shared) validation truth.</summary>
@@ -97,7 +107,7 @@ public sealed class GridTable
     public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options)
     {
         var (truth, fused) = Fuse(members, hflip, wbf);
-        return VocEvaluator.Evaluate(truth, NormalFilter.Apply(fused, pAbnormal, truth.ImageIds, options));
+        return VocEvaluator.Evaluate(truth, Apply(fused, pAbnormal, truth, options, members[0].TruthFile));
     }
 
     static (TruthSet Truth, List<Detection> Fused) Fuse(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)

@@ -23,7 +23,7 @@ public sealed record ClassifierEpoch(int Epoch, int Epochs, double Lr, double Lo
 /// <summary>Trains a <see cref="NormalAbnormalClassifier"/> with binary cross-entropy: seeded shuffles per epoch
 /// (<see cref="Trainer.EpochOrder(int, long, int)"/>), a horizontal flip drawn from (seed, epoch, index), AdamW with no
 /// decay on norms and biases, linear warmup over the first epoch then cosine to 5% (<see cref="LearningRateSchedule"/>),
-/// validation (AUC, accuracy) after every epoch, atomic <c>last</c>/<c>best</c> (by AUC) <see cref="TrainingCheckpoint"/>s
+/// validation (BCE, AUC, accuracy) after every epoch, atomic <c>last</c>/<c>best</c> (lowest validation BCE) <see cref="TrainingCheckpoint"/>s
 /// in a <see cref="RunDirectory"/>, and exact resume: like the detector <see cref="Trainer"/>, every random choice is a
 /// function of (seed, epoch, batch), and cancellation saves the state after an optimizer step.</summary>
 public sealed class ClassifierTrainer : IDisposable
@@ -67,8 +67,8 @@ public sealed class ClassifierTrainer : IDisposable
     public TrainerState State => state;
     public int BatchesPerEpoch => batchesPerEpoch;
 
-    /// <summary>Best validation AUC so far and its epoch (−∞ / −1 before the first validation).</summary>
-    public (double Auc, int Epoch) Best => (best.Best, best.BestEpoch);
+    /// <summary>Lowest validation BCE so far and its epoch (∞ / −1 before the first validation).</summary>
+    public (double ValLoss, int Epoch) Best => (-best.Best, best.BestEpoch);
 
     /// <summary>Raised after every epoch's validation.</summary>
     public event Action<ClassifierEpoch>? EpochDone;
@@ -105,14 +105,15 @@ public sealed class ClassifierTrainer : IDisposable
             var probabilities = p.Select(x => (double)x).ToList();
             var row = new ClassifierEpoch(epoch, config.Epochs, optimizer.param_groups[0].lr, partialLoss / Math.Max(1, partialBatches),
                 BinaryMetrics.LogLoss(probabilities, truth), BinaryMetrics.RocAuc(probabilities, truth), BinaryMetrics.Accuracy(probabilities, truth), clock.Elapsed.TotalSeconds);
-            // One class only in validation (tiny sets): AUC is undefined; the best checkpoint follows the accuracy then.
-            var improved = best.Update(double.IsNaN(row.ValAuc) ? row.ValAccuracy : row.ValAuc, epoch);
+            // The best checkpoint is the lowest validation BCE, not the highest AUC: the filter thresholds P(abnormal) itself
+            // (p < 0.08), so calibration matters, and AUC ties at 1.0 on small sets would keep the first, worst-calibrated epoch.
+            var improved = best.Update(-row.ValLoss, epoch);
             Log.Append(new Dictionary<string, double>
             {
                 ["epoch"] = epoch, ["lr"] = row.Lr, ["loss"] = row.Loss, ["val_loss"] = row.ValLoss, ["val_auc"] = row.ValAuc,
                 ["val_accuracy"] = row.ValAccuracy, ["epoch_seconds"] = row.Seconds,
             });
-            state = state with { Epoch = epoch + 1, BatchInEpoch = 0, EarlyStopping = best.State, Metric = "val_auc" };
+            state = state with { Epoch = epoch + 1, BatchInEpoch = 0, EarlyStopping = best.State, Metric = "val_loss" };
             partialLoss = 0;
             partialBatches = 0;
             SaveCheckpoint(Run.LastCheckpoint);
