@@ -42,6 +42,13 @@ public sealed class NotebookExecutionTests
             Assert.Contains("image/png", mimeTypes);
             Assert.Contains("text/html", mimeTypes);
         }
+        // 06: class-count figures, tables and the category previews (PNG); 07 and 08: learning curves and score figures, tables.
+        if (name is "06-imbalance-resampling.ipynb") Assert.Contains("image/png", mimeTypes);
+        if (name is "06-imbalance-resampling.ipynb" or "07-per-category-training.ipynb" or "08-kaggle-scoring.ipynb")
+        {
+            Assert.Contains("application/vnd.plotly.v1+json", mimeTypes);
+            Assert.Contains("text/html", mimeTypes);
+        }
         // The histogram's colour (#e6194b) in 00; in 02 the bottom of the Viridis scale (#440154), which the RoIAlign
         // figure's smallest pooled bin always takes (a fixed map and box) and no PNG overlay colour is near.
         if (name == "00-tour.ipynb") HtmlExportShowsPlots(Path.Combine(home, name), home, (230, 25, 75), 2000, "Plotly histogram (#e6194b)");
