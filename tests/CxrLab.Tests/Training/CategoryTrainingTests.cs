@@ -188,7 +188,7 @@ public sealed class CategoryTrainingTests : IDisposable
         // Through the trainer's own path (data.layout: cache over the built folder): no source on both sides.
         var fold = VinBigTraining.Prepare(Config(built, $", layout: cache, cache_dir: {Path.Combine(built, CategoryBuilder.ImagesFolder)}"));
         var trainSources = fold.Train.Items.Select(i => i.GroupId).ToHashSet();
-        Assert.Empty(fold.Validation.Items.Select(i => i.GroupId).Where(trainSources.Contains));
+        Assert.DoesNotContain(fold.Validation.Items, i => trainSources.Contains(i.GroupId));
     }
 
     [Fact]
