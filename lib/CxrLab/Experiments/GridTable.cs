@@ -10,7 +10,8 @@ namespace CxrLab.Experiments;
 /// <summary>One row of the table: a model (a grid model, <c>MODEL+hflip</c> for its hflip-TTA predictions, <c>MODEL+filter</c>
 /// through the normal/abnormal filter, or <c>ensemble…</c> for the WBF of several models' predictions, <c>…+filter</c> filtered) on a category: validation mAP@0.4, the seed's Kaggle score
 /// beside it when it has one, and per-class AP by class name.</summary>
-public sealed record GridTableRow(string Model, string Category, double? ValMap40, double? SeedMap40, IReadOnlyDictionary<string, double> PerClassAp);
+public sealed record GridTableRow(string Model, string Category, double? ValMap40, double? SeedMap40, IReadOnlyDictionary<string, double> PerClassAp,
+    string? Note = null);
 
 /// <summary>The grid's model × category table from its cells' results: single models, the same with hflip TTA, and the
 /// WBF ensemble of the grid's <c>ensemble:</c> models (plain and with TTA) scored on the shared validation truth, and with a
@@ -66,6 +67,18 @@ public sealed class GridTable
                     var score = filtered ? Ensemble(members, hflip, wbf, filter!.Value.P, filter.Value.Options) : Ensemble(members, hflip, wbf);
                     rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score)));
                 }
+            foreach (var category in grid.Categories)
+            {
+                var members = grid.Cells().Where(c => c.Category == category && grid.Ensemble.Contains(c.Model.Name)).ToList();
+                if (members.Any(c => !File.Exists(c.ResultFile)))
+                {
+                    rows.Add(new GridTableRow("ensemble+tuned", category, null, null, new Dictionary<string, double>()));
+                    continue;
+                }
+                var (score, weights) = CrossFittedEnsemble(members, hflip: false, wbf);
+                var note = string.Join("; ", weights.Select((w, h) => $"half {h + 1}: " + string.Join(", ", members.Select((m, k) => $"{m.Model.Name} {w[k]}"))));
+                rows.Add(new GridTableRow("ensemble+tuned", category, score.Map, null, PerClass(score), $"weights {note}"));
+            }
         }
         return new GridTable(grid, rows);
     }
@@ -110,11 +123,65 @@ public sealed class GridTable
         return VocEvaluator.Evaluate(truth, Apply(fused, pAbnormal, truth, options, members[0].TruthFile));
     }
 
+    /// <summary>WBF with member weights (each 0, 1 or 2; 0 leaves the member out) tuned without scoring on the images
+    /// they were tuned on, as the winners tuned WBF weights on held-out folds: the validation images (sorted by id) alternate
+    /// between two halves, the weights that score best on one half fuse the other, and the union of both fused halves is
+    /// scored. Equal weights are tried first and win ties. A lone member keeps its own predictions (WBF of one model would
+    /// merge its overlapping boxes). Returns the score and the weights each half was fused with.</summary>
+    public static (MapResult Score, double[][] Weights) CrossFittedEnsemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    {
+        var (truth, predictions) = Read(members, hflip);
+        var ids = truth.ImageIds.Order(StringComparer.Ordinal).ToList();
+        var halves = new[] { ids.Where((_, i) => i % 2 == 0).ToList(), ids.Where((_, i) => i % 2 == 1).ToList() };
+        var candidates = WeightCandidates(members.Count);
+        var fused = new List<Detection>();
+        var chosen = new double[2][];
+        for (var h = 0; h < 2; h++)
+        {
+            var tune = halves[h].ToHashSet(StringComparer.Ordinal);
+            var tuneTruth = new TruthSet(halves[h], truth.Boxes.Where(b => tune.Contains(b.ImageId)));
+            chosen[h] = candidates.MaxBy(w => VocEvaluator.Evaluate(tuneTruth, FuseWeighted(predictions, halves[h], wbf, w)).Map)!;
+            fused.AddRange(FuseWeighted(predictions, halves[1 - h], wbf, chosen[h]));
+        }
+        return (VocEvaluator.Evaluate(truth, fused), chosen);
+    }
+
+    /// <summary>Every weight vector in {0, 1, 2}ⁿ but all zeros, equal weights first, then by how many members are left out.</summary>
+    static List<double[]> WeightCandidates(int n)
+    {
+        var all = new List<double[]>();
+        for (var code = 1; code < (int)Math.Pow(3, n); code++)
+        {
+            var w = new double[n];
+            for (int k = 0, c = code; k < n; k++, c /= 3) w[k] = c % 3;
+            all.Add(w);
+        }
+        return all.OrderBy(w => w.All(x => x == 1) ? 0 : 1).ThenBy(w => w.Count(x => x == 0)).ToList();
+    }
+
+    static List<Detection> FuseWeighted(IReadOnlyList<List<Detection>> predictions, IReadOnlyList<string> imageIds, WbfOptions wbf, double[] weights)
+    {
+        var used = Enumerable.Range(0, weights.Length).Where(k => weights[k] > 0).ToList();
+        if (used.Count == 1)
+        {
+            var keep = imageIds.ToHashSet(StringComparer.Ordinal);
+            return predictions[used[0]].Where(d => keep.Contains(d.ImageId)).ToList();
+        }
+        return BoxEnsemble.WeightedBoxesFusion(used.Select(k => (IReadOnlyList<Detection>)predictions[k]).ToList(), imageIds, wbf, used.Select(k => weights[k]).ToList());
+    }
+
     static (TruthSet Truth, List<Detection> Fused) Fuse(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    {
+        var (truth, predictions) = Read(members, hflip);
+        return (truth, BoxEnsemble.WeightedBoxesFusion(predictions.Select(p => (IReadOnlyList<Detection>)p).ToList(), truth.ImageIds, wbf));
+    }
+
+    /// <summary>The members' shared validation truth and their validation predictions (hflip TTA ones with <paramref name="hflip"/>).</summary>
+    static (TruthSet Truth, List<List<Detection>> Predictions) Read(IReadOnlyList<GridCell> members, bool hflip)
     {
         var report = new ValidationReport();
         var truth = VinBigDataset.ReadTruth(members[0].TruthFile, FusionOptions.None, report);
-        var predictions = new List<IReadOnlyList<Detection>>();
+        var predictions = new List<List<Detection>>();
         foreach (var cell in members)
         {
             var other = VinBigDataset.ReadTruth(cell.TruthFile, FusionOptions.None, report);
@@ -122,7 +189,7 @@ public sealed class GridTable
                 throw new InvalidDataException($"{cell.TruthFile}: another validation set than {members[0].TruthFile}; an ensemble needs every member on the same fold (data.fold, data.folds, seed)");
             predictions.Add(VinBigSubmission.Read(hflip ? cell.HflipPredictionsFile : cell.PredictionsFile, report).Detections);
         }
-        return (truth, BoxEnsemble.WeightedBoxesFusion(predictions, truth.ImageIds, wbf));
+        return (truth, predictions);
     }
 
     static string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "–";
@@ -149,6 +216,12 @@ public sealed class GridTable
             sb.AppendLine().AppendLine(ClassifierResult.TryLoad(Grid.ClassifierResultFile) is { } c
                 ? string.Create(CultureInfo.InvariantCulture, $"+filter: the normal/abnormal classifier ({c.Arch} at {c.InputSize} px, validation AUC {c.ValAuc:0.000}): P(abnormal) < {c.FilterLow} → No finding only, else box scores × P(abnormal) and No finding 1 − P(abnormal).")
                 : "+filter: the grid's normal/abnormal classifier has not run yet (./cxr experiments run GRID).");
+        var tuned = Rows.Where(r => r.Note is not null).ToList();
+        if (tuned.Count > 0)
+        {
+            sb.AppendLine().AppendLine("ensemble+tuned: WBF with member weights in {0, 1, 2} chosen on one half of the validation images and applied to the other (two-fold cross-fitting, so no image is scored with weights tuned on it):");
+            foreach (var r in tuned) sb.AppendLine($"- {r.Model} {r.Category}: {r.Note}");
+        }
         if (Grid.SeedScores.Count > 0)
             sb.AppendLine().AppendLine("(seed …) is the seed's Kaggle private-leaderboard mAP@0.4 on the real test set; ours is the held-out fold of this grid's data.");
         if (perClass)
@@ -174,10 +247,14 @@ public sealed class GridTable
     }
 
     /// <summary>JSON: a list of <c>{"model", "category", "val_map40", "seed_map40"}</c> rows (null when not run / not in the seed),
-    /// with <c>per_class_ap</c> when asked.</summary>
-    public string Json(bool perClass = false) => JsonSerializer.Serialize(Rows.Select(r => perClass
-        ? (object)new { model = r.Model, category = r.Category, val_map40 = r.ValMap40, seed_map40 = r.SeedMap40, per_class_ap = r.PerClassAp }
-        : new { model = r.Model, category = r.Category, val_map40 = r.ValMap40, seed_map40 = r.SeedMap40 }), new JsonSerializerOptions { WriteIndented = true });
+    /// with <c>per_class_ap</c> when asked and <c>note</c> where a row has one (the tuned ensemble's weights).</summary>
+    public string Json(bool perClass = false) => JsonSerializer.Serialize(Rows.Select(r =>
+    {
+        var row = new Dictionary<string, object?> { ["model"] = r.Model, ["category"] = r.Category, ["val_map40"] = r.ValMap40, ["seed_map40"] = r.SeedMap40 };
+        if (perClass) row["per_class_ap"] = r.PerClassAp;
+        if (r.Note is not null) row["note"] = r.Note;
+        return row;
+    }), new JsonSerializerOptions { WriteIndented = true });
 
     /// <summary>A heat map of our scores (rows: models, TTA and ensembles; columns: categories) beside the seed's.</summary>
     public Figure HeatMap()

@@ -96,7 +96,7 @@ public sealed class ExperimentGridTests : IDisposable
 
         var table = GridTable.Build(grid);
         var rows = JsonDocument.Parse(table.Json()).RootElement.EnumerateArray().ToList();
-        Assert.Equal((2 * 2 + 2) * 2, rows.Count);   // (models + their hflip rows + ensemble, ensemble+hflip) × categories
+        Assert.Equal((2 * 2 + 3) * 2, rows.Count);   // (models + their hflip rows + ensemble, ensemble+hflip, ensemble+tuned) × categories
         Assert.All(rows, r => Assert.InRange(r.GetProperty("val_map40").GetDouble(), 0, 1));
         Assert.Contains(rows, r => r.GetProperty("model").GetString() == "ensemble" && r.GetProperty("category").GetString() == "B");
         Assert.Equal(0.068, rows.Single(r => r.GetProperty("model").GetString() == "yolox" && r.GetProperty("category").GetString() == "B").GetProperty("seed_map40").GetDouble());

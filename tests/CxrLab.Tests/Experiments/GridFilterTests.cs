@@ -87,7 +87,7 @@ public sealed class GridFilterTests : IDisposable
         var rows = JsonDocument.Parse(table.Json()).RootElement.EnumerateArray()
             .ToDictionary(r => r.GetProperty("model").GetString()!, r => r.GetProperty("val_map40").GetDouble());
         Assert.Equal(["yolox", "yolox+hflip", "yolox+filter", "frcnn", "frcnn+hflip", "frcnn+filter",
-                      "ensemble", "ensemble+hflip", "ensemble+filter", "ensemble+hflip+filter"], rows.Keys);
+                      "ensemble", "ensemble+hflip", "ensemble+filter", "ensemble+hflip+filter", "ensemble+tuned"], rows.Keys);
         // Unfiltered: a false positive above the true box, and the normal image's No finding below the other's → 0.5.
         Assert.Equal(0.5, rows["yolox"]);
         Assert.Equal(0.5, rows["ensemble"], 6);
