@@ -227,10 +227,11 @@ public static class BenchTrainVerb
         return ([img, img2], targets);
     }
 
+    /// <summary>The median as the reference scripts take it (<c>sorted(t)[len(t) // 2]</c>: the upper one of an even count).</summary>
     static double MedianOf(IEnumerable<double> values)
     {
         var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+        return sorted[sorted.Count / 2];
     }
 
     static double Median(int reps, Action action)
@@ -242,8 +243,7 @@ public static class BenchTrainVerb
             action();
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
-        times.Sort();
-        return times[times.Count / 2];
+        return MedianOf(times);
     }
 
     static string PythonLastLine(string code, params object[] args)

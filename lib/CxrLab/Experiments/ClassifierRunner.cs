@@ -29,11 +29,9 @@ public sealed record ClassifierResult
     public string Probabilities { get; init; } = "";
     public string FinishedUtc { get; init; } = "";
 
-    public static ClassifierResult? TryLoad(string path) =>
-        File.Exists(path) ? JsonSerializer.Deserialize<ClassifierResult>(File.ReadAllText(path), GridCellResult.Json) : null;
+    public static ClassifierResult? TryLoad(string path) => GridCellResult.TryLoad<ClassifierResult>(path);
 
-    public void Save(string path) =>
-        Imaging.ImageCodecs.WriteAtomically(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this, GridCellResult.Json)));
+    public void Save(string path) => GridCellResult.Save(path, this);
 }
 
 /// <summary>Trains the normal/abnormal classifier of an experiment (<c>./cxr classifier train</c>, and once per grid):

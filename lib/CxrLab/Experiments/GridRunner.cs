@@ -31,11 +31,17 @@ public sealed record GridCellResult
     internal static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    public static GridCellResult? TryLoad(string path) =>
-        File.Exists(path) ? JsonSerializer.Deserialize<GridCellResult>(File.ReadAllText(path), Json) : null;
+    public static GridCellResult? TryLoad(string path) => TryLoad<GridCellResult>(path);
 
-    public void Save(string path) =>
-        Imaging.ImageCodecs.WriteAtomically(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this, Json)));
+    public void Save(string path) => Save(path, this);
+
+    /// <summary>A result file (snake_case JSON) read back; null when it does not exist yet (the step has not finished).</summary>
+    internal static T? TryLoad<T>(string path) where T : class =>
+        File.Exists(path) ? JsonSerializer.Deserialize<T>(File.ReadAllText(path), Json) : null;
+
+    /// <summary>Writes a result file atomically: its existence marks a step done, so it is never seen half written.</summary>
+    internal static void Save<T>(string path, T result) =>
+        Imaging.ImageCodecs.WriteAtomically(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(result, Json)));
 }
 
 /// <summary>Runs a grid's cells as ordinary experiments (the same data path, model zoo and trainer as <c>./cxr train</c>):

@@ -35,11 +35,8 @@ public sealed class YOLOX : Module, IDetector, ITrainingForwardCounter
     public YOLOXHead Head => head;
 
     /// <summary>Megvii's <c>head.use_l1</c>: adds the L1 loss on raw box outputs; Megvii turns it on with the
-    /// no-augmentation epochs (<see cref="SetUseL1Loss"/> is the same as a method for epoch hooks).</summary>
+    /// no-augmentation epochs (<see cref="YoloxRecipe"/> does, with <c>train.recipe: reference</c>).</summary>
     public bool UseL1Loss { get; set; }
-
-    /// <summary>Turns the L1 loss on or off (Megvii: on for the last no-aug epochs).</summary>
-    public void SetUseL1Loss(bool on) => UseL1Loss = on;
 
     /// <summary>Fixed training input size (a multiple of 32); null = <see cref="InputSize"/>, or multi-scale when
     /// <see cref="MultiscaleSizes"/> is set.</summary>
@@ -53,7 +50,8 @@ public sealed class YOLOX : Module, IDetector, ITrainingForwardCounter
     /// <summary>Megvii's training recipe over the <c>yolox:</c> section (set by the zoo builder; <c>train.recipe: reference</c>).</summary>
     public TrainingRecipe? TrainingRecipe { get; set; }
 
-    /// <summary>Training forwards so far (<see cref="ForwardTrain"/> calls); set it when resuming.</summary>
+    /// <summary>Training forwards so far (<see cref="ForwardTrain"/> counts them; the trainer sets the count before each
+    /// forward, so a resumed run continues the multi-scale sequence).</summary>
     public long TrainForwards { get; set; }
 
     /// <summary>The input size of the next training forward.</summary>
