@@ -15,13 +15,18 @@ public sealed record GridCell(GridModel Model, string Category, string ConfigFil
 {
     public string Name => $"{Model.Name}_{Category}";
     public string ResultFile => Path.Combine(Dir, "result.json");
-    /// <summary>Validation predictions of the best checkpoint in Kaggle's submission format (original pixels).</summary>
+    /// <summary>Validation predictions of the scored checkpoint (the grid's best or last) in Kaggle's submission format (original pixels).</summary>
     public string PredictionsFile => Path.Combine(Dir, "val_predictions.csv");
     /// <summary>The same with horizontal-flip test-time augmentation.</summary>
     public string HflipPredictionsFile => Path.Combine(Dir, "val_predictions_hflip.csv");
     /// <summary>The validation truth the predictions were scored against (train.csv schema, original pixels).</summary>
     public string TruthFile => Path.Combine(Dir, "val_truth.csv");
 }
+
+/// <summary>Which checkpoint a grid scores. <see cref="Best"/> is chosen on the validation fold it is then scored on, so
+/// each single-model cell is the maximum of several noisy evaluations (optimistic on a small fold, and an ensemble row
+/// gets no such pick); <see cref="Last"/> is the end of the fixed schedule and involves no choice on the validation fold.</summary>
+public enum GridCheckpoint { Best, Last }
 
 /// <summary>Phantom data the grid generates at <c>data.root</c> when that folder has no train.csv (a clean clone needs nothing else).</summary>
 public sealed record GridPhantom(int Images, int Size, int Seed, double ClassBalance);
@@ -38,6 +43,7 @@ public sealed record GridPhantom(int Images, int Size, int Seed, double ClassBal
 ///   - {name: yolox, config: ../vinbig_yolox_{category}.yaml, set: {model.arch: yolox_nano}}
 /// seed_scores: {yolox: {A: 0.021, B: 0.068, C: 0.147, D: 0.070}}       # shown beside the results
 /// classifier: {arch: resnet18, input_size: 160, epochs: 8}            # optional: the normal/abnormal filter (table rows +filter)
+/// checkpoint: last          # optional: which checkpoint each cell is scored with (best, the default, or last)
 /// </code>
 /// Errors name the file, line and key.</summary>
 public sealed record ExperimentGrid(string Name, string Source, string Description, string RunsDir, IReadOnlyList<string> Categories,
@@ -120,6 +126,12 @@ public sealed record ExperimentGrid(string Name, string Source, string Descripti
             a.Has("set") ? SetOf(a.Node("set"), src) : [], a.Int("train_images", 0), phantom, seedScores, ensemble)
         {
             Classifier = a.Has("classifier") ? SetOf(a.Node("classifier"), src).Select(kv => "classifier." + kv).ToList() : null,
+            Checkpoint = a.Text("checkpoint", "best") switch
+            {
+                "best" => GridCheckpoint.Best,
+                "last" => GridCheckpoint.Last,
+                var other => throw PipelineYaml.Error(src, a.Node("checkpoint"), $"checkpoint '{other}' is not best or last"),
+            },
         };
         a.RejectUnknown();
         // Every cell's config must load with its overrides now, not an hour into the run.
@@ -148,6 +160,10 @@ public sealed record ExperimentGrid(string Name, string Source, string Descripti
     /// <summary>The <c>classifier:</c> key as <c>classifier.KEY=value</c> overrides (see <see cref="Models.Classification.ClassifierConfig"/>):
     /// the grid trains one normal/abnormal classifier on its fold and the table gains <c>+filter</c> rows. Null without the key.</summary>
     public IReadOnlyList<string>? Classifier { get; init; }
+
+    /// <summary>Which checkpoint scores each cell (the <c>checkpoint:</c> key): the trainer's best on the validation fold, or
+    /// the last one.</summary>
+    public GridCheckpoint Checkpoint { get; init; } = GridCheckpoint.Best;
 
     /// <summary>The classifier's run folder (<c>{runs_dir}/classifier/</c>: timestamped runs, then its result and probabilities).</summary>
     public string ClassifierDir => Path.Combine(RunsDir, "classifier");

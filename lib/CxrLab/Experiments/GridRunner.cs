@@ -10,7 +10,7 @@ using CxrLab.Training;
 
 namespace CxrLab.Experiments;
 
-/// <summary>A finished cell (<c>result.json</c>): the best checkpoint's validation mAP@0.4 (Kaggle's metric, on the
+/// <summary>A finished cell (<c>result.json</c>): the scored checkpoint's (the grid's <c>checkpoint:</c>, best or last) validation mAP@0.4 (Kaggle's metric, on the
 /// held-out fold in original pixels), the same with hflip TTA, per-class AP by name, and where the run is.</summary>
 public sealed record GridCellResult
 {
@@ -26,6 +26,8 @@ public sealed record GridCellResult
     public int ValidationImages { get; init; }
     public double WallSeconds { get; init; }
     public string FinishedUtc { get; init; } = "";
+    /// <summary>Which checkpoint was scored: best or last.</summary>
+    public string Checkpoint { get; init; } = "best";
     public Dictionary<string, double> PerClassAp { get; init; } = [];
 
     internal static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
@@ -45,8 +47,8 @@ public sealed record GridCellResult
 }
 
 /// <summary>Runs a grid's cells as ordinary experiments (the same data path, model zoo and trainer as <c>./cxr train</c>):
-/// a cell with a <c>result.json</c> is skipped; one with a run holding <c>last.ckpt</c> resumes it exactly; then the best
-/// checkpoint predicts the validation fold with and without hflip TTA (<c>val_predictions*.csv</c>, Kaggle's format) and
+/// a cell with a <c>result.json</c> is skipped; one with a run holding <c>last.ckpt</c> resumes it exactly; then the grid's
+/// checkpoint (best or last) predicts the validation fold with and without hflip TTA (<c>val_predictions*.csv</c>, Kaggle's format) and
 /// is scored with Kaggle's mAP@0.4.</summary>
 public static class GridRunner
 {
@@ -102,8 +104,9 @@ public static class GridRunner
             if (outcome == TrainingOutcome.Cancelled) return null;
         }
 
-        // Score the best checkpoint (EMA weights when kept) on the validation fold, plain and with hflip TTA.
-        if (File.Exists(run.BestCheckpoint)) model.LoadWeights(run.BestCheckpoint);
+        // Score the grid's checkpoint (best or last; EMA weights when kept) on the validation fold, plain and with hflip TTA.
+        var scored = grid.Checkpoint == GridCheckpoint.Last ? run.LastCheckpoint : run.BestCheckpoint;
+        if (File.Exists(scored)) model.LoadWeights(scored);
         model.eval();
         var infos = fold.Validation.Items.DistinctBy(i => i.ImageId).ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
         var ids = fold.Validation.Items.Select(i => i.ImageId).Distinct().ToList();
@@ -124,7 +127,7 @@ public static class GridRunner
         {
             Model = cell.Model.Name, Category = cell.Category, Arch = cfg.Model.Arch, Config = cell.ConfigFile, Run = run.Path,
             ValMap40 = plain.Map, ValMap40Hflip = flipped.Map, Epochs = cfg.Train.Epochs, TrainImagesPerEpoch = train.Count,
-            ValidationImages = ids.Count, WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1), FinishedUtc = DateTime.UtcNow.ToString("u"),
+            ValidationImages = ids.Count, Checkpoint = grid.Checkpoint.ToString().ToLowerInvariant(), WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1), FinishedUtc = DateTime.UtcNow.ToString("u"),
             PerClassAp = plain.PerClass.ToDictionary(c => c.Label >= 0 && c.Label < names.Count ? names[c.Label] : c.Label.ToString(), c => Math.Round(c.Ap, 4)),
         };
         result.Save(cell.ResultFile);
