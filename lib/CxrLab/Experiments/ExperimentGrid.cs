@@ -6,8 +6,9 @@ using YamlDotNet.RepresentationModel;
 namespace CxrLab.Experiments;
 
 /// <summary>One model row of a grid: its name in the table, the experiment file of each category (<c>{category}</c> in
-/// <see cref="ConfigPattern"/> is replaced; relative to the grid file) and its <c>--set</c> overrides.</summary>
-public sealed record GridModel(string Name, string ConfigPattern, IReadOnlyList<string> Overrides);
+/// <see cref="ConfigPattern"/> is replaced; relative to the grid file), its <c>--set</c> overrides and its own
+/// <c>train_images</c> budget (0: the grid's).</summary>
+public sealed record GridModel(string Name, string ConfigPattern, IReadOnlyList<string> Overrides, int TrainImages = 0);
 
 /// <summary>One cell: a model on a category, run as an ordinary experiment named <c>{model}_{category}</c> under the
 /// grid's runs folder; <see cref="ResultFile"/> marks it done.</summary>
@@ -40,7 +41,7 @@ public sealed record GridPhantom(int Images, int Size, int Seed, double ClassBal
 /// phantom: {images: 120, size: 192, seed: 2021, class_balance: 0.5}   # optional
 /// set: {data.root: …, train.batch_size: 4}                             # --set for every cell
 /// models:
-///   - {name: yolox, config: ../vinbig_yolox_{category}.yaml, set: {model.arch: yolox_nano}}
+///   - {name: yolox, config: ../vinbig_yolox_{category}.yaml, set: {model.arch: yolox_nano}, train_images: 3000}   # optional own budget
 /// seed_scores: {yolox: {A: 0.021, B: 0.068, C: 0.147, D: 0.070}}       # shown beside the results
 /// classifier: {arch: resnet18, input_size: 160, epochs: 8}            # optional: the normal/abnormal filter (table rows +filter)
 /// checkpoint: last          # optional: which checkpoint each cell is scored with (best, the default, or last)
@@ -89,7 +90,9 @@ public sealed record ExperimentGrid(string Name, string Source, string Descripti
             foreach (var c in categories)
                 if (!File.Exists(full.Replace("{category}", c)))
                     throw PipelineYaml.Error(src, m.Node("config"), $"{full.Replace("{category}", c)} not found (config paths are relative to the grid file)");
-            models.Add(new GridModel(modelName, full, m.Has("set") ? SetOf(m.Node("set"), src) : []));
+            var budget = m.Int("train_images", 0);
+            if (budget < 0) throw PipelineYaml.Error(src, m.Node("train_images"), $"train_images {budget} must be ≥ 0 (0: the grid's)");
+            models.Add(new GridModel(modelName, full, m.Has("set") ? SetOf(m.Node("set"), src) : [], budget));
             m.RejectUnknown();
         }
         GridPhantom? phantom = null;
@@ -180,6 +183,9 @@ public sealed record ExperimentGrid(string Name, string Source, string Descripti
         cfg.Name = "classifier";
         return cfg;
     }
+
+    /// <summary>The cell's training budget in images (its model's <c>train_images</c>, else the grid's; 0: the config's epochs).</summary>
+    public int TrainImagesOf(GridCell cell) => cell.Model.TrainImages > 0 ? cell.Model.TrainImages : TrainImages;
 
     /// <summary>Every cell, model by model, category by category.</summary>
     public IEnumerable<GridCell> Cells() =>

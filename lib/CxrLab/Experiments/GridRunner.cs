@@ -83,11 +83,11 @@ public static class GridRunner
         var cfg = grid.ConfigOf(cell);
         var fold = VinBigTraining.Prepare(cfg, log);
         var (train, validation) = VinBigTraining.Datasets(cfg, fold);
-        if (grid.TrainImages > 0)
+        if (grid.TrainImagesOf(cell) is var budget and > 0)
         {
-            // Equal work per cell: a category with 7 images per source gets a seventh of A's epochs.
-            cfg.Train.Epochs = Math.Max(1, (int)Math.Round((double)grid.TrainImages / train.Count));
-            log?.Invoke($"{cell.Name}: {train.Count} training images per epoch → {cfg.Train.Epochs} epochs (train_images {grid.TrainImages})");
+            // Equal work per cell of a model: a category with 7 images per source gets a seventh of A's epochs.
+            cfg.Train.Epochs = Math.Max(1, (int)Math.Round((double)budget / train.Count));
+            log?.Invoke($"{cell.Name}: {train.Count} training images per epoch → {cfg.Train.Epochs} epochs (train_images {budget})");
         }
         var resumeFrom = RunDirectory.Latest(cfg);
         var run = resumeFrom ?? RunDirectory.Create(cfg);
