@@ -40,6 +40,10 @@ public sealed class ExperimentGridTests : IDisposable
         var error = Assert.Throws<ConfigException>(() => ExperimentGrid.Load(bad));
         Assert.Contains("bad.yaml:4", error.Message);
         Assert.Contains("nowhere_A.yaml", error.Message);
+        File.WriteAllText(bad, $"name: bad\ncategories: [A]\ncheckpoint: final\nmodels:\n  - {{name: m, config: \"{CategoryTrainingTests.RepoFile("experiments")}/vinbig_frcnn_{{category}}.yaml\"}}\n");
+        error = Assert.Throws<ConfigException>(() => ExperimentGrid.Load(bad));
+        Assert.Contains("bad.yaml:3", error.Message);
+        Assert.Contains("checkpoint 'final' is not best or last", error.Message);
     }
 
     [Fact]
@@ -52,6 +56,7 @@ public sealed class ExperimentGridTests : IDisposable
             runs_dir: {{Path.Combine(temp, "runs")}}
             categories: [A, B]
             train_images: 24
+            checkpoint: last
             phantom: {images: 30, size: 96, seed: 4, class_balance: 0.5}
             set: {data.root: {{Path.Combine(temp, "data")}}, data.cache_size: 64, data.folds: 3, train.batch_size: 4, schedule.warmup_iters: 2, schedule.warmup_epochs: 0,
                   schedule.name: cosine, schedule.final_constant_epochs: 0, train.early_stopping_patience: 0}
@@ -63,6 +68,7 @@ public sealed class ExperimentGridTests : IDisposable
                       faster_rcnn.rpn_post_nms_top_n_train: 100, faster_rcnn.rpn_post_nms_top_n_test: 50, faster_rcnn.roi_batch_size_per_image: 32}
               - name: yolox
                 config: {{experiments}}/vinbig_yolox_{category}.yaml
+                train_images: 48
                 set: {model.arch: yolox_nano, model.input_size: 64, yolox.multiscale_range: 0, optimizer.lr: 0.01}
             seed_scores:
               yolox: {A: 0.021, B: 0.068}
@@ -80,8 +86,13 @@ public sealed class ExperimentGridTests : IDisposable
             Assert.InRange(result.ValMap40Hflip, 0, 1);
             Assert.True(File.Exists(Path.Combine(result.Run, "checkpoints", "last.ckpt")));
             Assert.True(File.Exists(cell.PredictionsFile) && File.Exists(cell.HflipPredictionsFile) && File.Exists(cell.TruthFile));
-            // train_images: about the same work per cell whatever the category's images per source.
-            Assert.Equal(Math.Max(1, (int)Math.Round(24.0 / result.TrainImagesPerEpoch)), result.Epochs);
+            // train_images: about the same work per cell of a model whatever the category's images per source (yolox has its own budget).
+            Assert.Equal(Math.Max(1, (int)Math.Round((cell.Model.Name == "yolox" ? 48.0 : 24.0) / result.TrainImagesPerEpoch)), result.Epochs);
+            // checkpoint: last — the cell is scored with the final weights, which the trainer validated on the same fold at its last epoch.
+            Assert.Equal("last", result.Checkpoint);
+            var lastEpoch = File.ReadAllLines(Path.Combine(result.Run, "metrics.csv")).Last().Split(',');
+            var header = File.ReadAllLines(Path.Combine(result.Run, "metrics.csv")).First().Split(',');
+            Assert.Equal(double.Parse(lastEpoch[Array.IndexOf(header, "val_map40")], System.Globalization.CultureInfo.InvariantCulture), result.ValMap40, 6);
         }
         Assert.Equal(4 * GridCellResult.TryLoad(grid.Cells().First(c => c.Category == "A").ResultFile)!.TrainImagesPerEpoch,
                      GridCellResult.TryLoad(grid.Cells().First(c => c.Category == "B").ResultFile)!.TrainImagesPerEpoch);
