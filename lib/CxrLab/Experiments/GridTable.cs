@@ -212,6 +212,7 @@ public sealed class GridTable
                 var row = Rows.First(r => r.Model == model && r.Category == c);
                 return F(row.ValMap40) + (row.SeedMap40 is { } s ? $" (seed {F(s)})" : "");
             })) + " |");
+        sb.AppendLine().AppendLine(CheckpointNote());
         if (Grid.Classifier is not null)
             sb.AppendLine().AppendLine(ClassifierResult.TryLoad(Grid.ClassifierResultFile) is { } c
                 ? string.Create(CultureInfo.InvariantCulture, $"+filter: the normal/abnormal classifier ({c.Arch} at {c.InputSize} px, validation AUC {c.ValAuc:0.000}): P(abnormal) < {c.FilterLow} → No finding only, else box scores × P(abnormal) and No finding 1 − P(abnormal).")
@@ -235,6 +236,18 @@ public sealed class GridTable
                 sb.AppendLine($"| {name} | " + string.Join(" | ", cols.Select(r => F(r.PerClassAp.TryGetValue(name, out var ap) ? ap : null))) + " |");
         }
         return sb.ToString();
+    }
+
+    /// <summary>Which weights scored the cells (the grid's <c>checkpoint:</c>), and any finished cell scored otherwise.</summary>
+    string CheckpointNote()
+    {
+        var note = Grid.Checkpoint == GridCheckpoint.Last
+            ? "Each cell is scored with its final weights (checkpoint: last)."
+            : "Each cell is scored with its best checkpoint on this same validation fold (checkpoint: best), so single-model rows are optimistic; checkpoint: last avoids that.";
+        var expected = Grid.Checkpoint.ToString().ToLowerInvariant();
+        var other = Grid.Cells().Where(c => GridCellResult.TryLoad(c.ResultFile) is { } r && r.Checkpoint != expected).Select(c => c.Name).ToList();
+        return other.Count == 0 ? note
+            : $"{note} Not so for {string.Join(", ", other)}: delete their result.json and run the grid again to rescore them (training is not repeated).";
     }
 
     /// <summary>CSV: model,category,val_map40,seed_map40 (empty when absent).</summary>

@@ -105,6 +105,17 @@ public sealed class ExperimentGridTests : IDisposable
         Assert.Equal(4, log.Count(l => l.EndsWith("skipped")));
         Assert.Equal(stamps, grid.Cells().Select(c => File.GetLastWriteTimeUtc(c.ResultFile)));
 
+        // A cell whose result.json was deleted (e.g. to rescore it with another checkpoint:) is scored again from its finished
+        // run, without training: the same score, no new epoch in its metrics.
+        var rescored = grid.Cells().First();
+        var before = GridCellResult.TryLoad(rescored.ResultFile)!;
+        var metricsLines = File.ReadAllLines(Path.Combine(before.Run, "metrics.csv")).Length;
+        File.Delete(rescored.ResultFile);
+        var after = GridRunner.RunCell(grid, rescored)!;
+        Assert.Equal(before.Run, after.Run);
+        Assert.Equal(before.ValMap40, after.ValMap40, 9);
+        Assert.Equal(metricsLines, File.ReadAllLines(Path.Combine(before.Run, "metrics.csv")).Length);
+
         var table = GridTable.Build(grid);
         var rows = JsonDocument.Parse(table.Json()).RootElement.EnumerateArray().ToList();
         Assert.Equal((2 * 2 + 3) * 2, rows.Count);   // (models + their hflip rows + ensemble, ensemble+hflip, ensemble+tuned) × categories
@@ -119,6 +130,8 @@ public sealed class ExperimentGridTests : IDisposable
         Assert.Contains("| yolox | ", markdown);
         Assert.Contains("(seed 0.021)", markdown);
         Assert.Contains("AP per class", markdown);
+        Assert.Contains("scored with its final weights (checkpoint: last)", markdown);
+        Assert.DoesNotContain("Not so for", markdown);
         var files = table.Write();
         Assert.All(files, f => Assert.True(new FileInfo(f).Length > 0));
         Assert.Contains("heatmap", File.ReadAllText(files.Single(f => f.EndsWith("heatmap.html"))));
