@@ -132,6 +132,10 @@ public sealed class ExperimentGridTests : IDisposable
         Assert.Contains("AP per class", markdown);
         Assert.Contains("scored with its final weights (checkpoint: last)", markdown);
         Assert.DoesNotContain("Not so for", markdown);
+        // The same results read under checkpoint: best are named as scored otherwise, with how to rescore them.
+        var mixed = GridTable.Build(grid with { Checkpoint = GridCheckpoint.Best }).Markdown();
+        Assert.Contains("best checkpoint on this same validation fold", mixed);
+        Assert.Contains("Not so for frcnn_A, frcnn_B, yolox_A, yolox_B: delete their result.json", mixed);
         var files = table.Write();
         Assert.All(files, f => Assert.True(new FileInfo(f).Length > 0));
         Assert.Contains("heatmap", File.ReadAllText(files.Single(f => f.EndsWith("heatmap.html"))));
