@@ -168,6 +168,9 @@ public sealed record ExperimentGrid(string Name, string Source, string Descripti
     /// the last one.</summary>
     public GridCheckpoint Checkpoint { get; init; } = GridCheckpoint.Best;
 
+    /// <summary>The <c>checkpoint:</c> value as written in the grid file and in each cell's result.json: best or last.</summary>
+    public string CheckpointName => Checkpoint == GridCheckpoint.Last ? "last" : "best";
+
     /// <summary>The classifier's run folder (<c>{runs_dir}/classifier/</c>: timestamped runs, then its result and probabilities).</summary>
     public string ClassifierDir => Path.Combine(RunsDir, "classifier");
     /// <summary>Marks the grid's classifier done: <see cref="ClassifierResult"/> with its validation AUC.</summary>

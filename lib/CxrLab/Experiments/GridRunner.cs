@@ -127,7 +127,7 @@ public static class GridRunner
         {
             Model = cell.Model.Name, Category = cell.Category, Arch = cfg.Model.Arch, Config = cell.ConfigFile, Run = run.Path,
             ValMap40 = plain.Map, ValMap40Hflip = flipped.Map, Epochs = cfg.Train.Epochs, TrainImagesPerEpoch = train.Count,
-            ValidationImages = ids.Count, Checkpoint = grid.Checkpoint.ToString().ToLowerInvariant(), WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1), FinishedUtc = DateTime.UtcNow.ToString("u"),
+            ValidationImages = ids.Count, Checkpoint = grid.CheckpointName, WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1), FinishedUtc = DateTime.UtcNow.ToString("u"),
             PerClassAp = plain.PerClass.ToDictionary(c => c.Label >= 0 && c.Label < names.Count ? names[c.Label] : c.Label.ToString(), c => Math.Round(c.Ap, 4)),
         };
         result.Save(cell.ResultFile);

@@ -244,8 +244,7 @@ public sealed class GridTable
         var note = Grid.Checkpoint == GridCheckpoint.Last
             ? "Each cell is scored with its final weights (checkpoint: last)."
             : "Each cell is scored with its best checkpoint on this same validation fold (checkpoint: best), so single-model rows are optimistic; checkpoint: last avoids that.";
-        var expected = Grid.Checkpoint.ToString().ToLowerInvariant();
-        var other = Grid.Cells().Where(c => GridCellResult.TryLoad(c.ResultFile) is { } r && r.Checkpoint != expected).Select(c => c.Name).ToList();
+        var other = Grid.Cells().Where(c => GridCellResult.TryLoad(c.ResultFile) is { } r && r.Checkpoint != Grid.CheckpointName).Select(c => c.Name).ToList();
         return other.Count == 0 ? note
             : $"{note} Not so for {string.Join(", ", other)}: delete their result.json and run the grid again to rescore them (training is not repeated).";
     }

@@ -18,15 +18,8 @@ public sealed class GridEnsembleTuningTests : IDisposable
     static readonly Box Lesion = new(10, 20, 50, 60);
     static readonly Box Elsewhere = new(100, 120, 140, 160);
 
-    static void WriteCell(GridCell cell, Func<string, Detection> predict)
-    {
-        Directory.CreateDirectory(cell.Dir);
-        VinBigLabels.Write(cell.TruthFile, Images.Select(id => new VinBigAnnotation(id, 0, "", Lesion, 0)).ToList());
-        var detections = Images.Select(predict).ToList();
-        VinBigSubmission.Write(cell.PredictionsFile, Images, detections);
-        VinBigSubmission.Write(cell.HflipPredictionsFile, Images, detections);
-        new GridCellResult { Model = cell.Model.Name, Category = cell.Category, ValMap40 = 0, ValMap40Hflip = 0 }.Save(cell.ResultFile);
-    }
+    static void WriteCell(GridCell cell, Func<string, Detection> predict) =>
+        FinishedCell.Write(cell, Images.Select(id => new VinBigAnnotation(id, 0, "", Lesion, 0)).ToList(), Images, Images.Select(predict).ToList(), valMap40: 0);
 
     [Fact]
     public void Tuned_weights_drop_the_member_that_only_adds_false_positives_and_say_so()

@@ -44,19 +44,13 @@ public sealed class GridFilterTests : IDisposable
 
     /// <summary>A finished cell's files as GridRunner writes them: truth (n normal, s with a class-0 lesion), predictions
     /// that fire on both images, and a result.</summary>
-    static void WriteCell(GridCell cell)
-    {
-        Directory.CreateDirectory(cell.Dir);
-        VinBigLabels.Write(cell.TruthFile, [new VinBigAnnotation("n", VinBigClasses.NoFinding, "", null, 0), new VinBigAnnotation("s", 0, "", Lesion, 0)]);
-        List<Detection> detections =
-        [
-            new("n", 0, 0.9f, Lesion), new("n", 14, 0.1f, VinBigClasses.NoFindingBox),
-            new("s", 0, 0.5f, Lesion), new("s", 14, 0.5f, VinBigClasses.NoFindingBox),
-        ];
-        VinBigSubmission.Write(cell.PredictionsFile, ["n", "s"], detections);
-        VinBigSubmission.Write(cell.HflipPredictionsFile, ["n", "s"], detections);
-        new GridCellResult { Model = cell.Model.Name, Category = cell.Category, ValMap40 = 0.5, ValMap40Hflip = 0.5 }.Save(cell.ResultFile);
-    }
+    static void WriteCell(GridCell cell) =>
+        FinishedCell.Write(cell,
+            [new VinBigAnnotation("n", VinBigClasses.NoFinding, "", null, 0), new VinBigAnnotation("s", 0, "", Lesion, 0)], ["n", "s"],
+            [
+                new("n", 0, 0.9f, Lesion), new("n", 14, 0.1f, VinBigClasses.NoFindingBox),
+                new("s", 0, 0.5f, Lesion), new("s", 14, 0.5f, VinBigClasses.NoFindingBox),
+            ], valMap40: 0.5);
 
     [Fact]
     public void The_table_has_filter_rows_once_the_classifier_has_run_scored_on_the_cells_truth()

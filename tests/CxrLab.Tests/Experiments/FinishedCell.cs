@@ -1,0 +1,19 @@
+using CxrLab.Data;
+using CxrLab.Evaluation;
+using CxrLab.Experiments;
+
+namespace CxrLab.Tests.Experiments;
+
+/// <summary>A finished grid cell's files as <see cref="GridRunner"/> writes them (truth, plain and hflip predictions, the
+/// result), for table tests that need no training.</summary>
+static class FinishedCell
+{
+    public static void Write(GridCell cell, IReadOnlyList<VinBigAnnotation> truth, IReadOnlyList<string> images, IReadOnlyList<Detection> detections, double valMap40)
+    {
+        Directory.CreateDirectory(cell.Dir);
+        VinBigLabels.Write(cell.TruthFile, truth);
+        VinBigSubmission.Write(cell.PredictionsFile, images, detections);
+        VinBigSubmission.Write(cell.HflipPredictionsFile, images, detections);
+        new GridCellResult { Model = cell.Model.Name, Category = cell.Category, ValMap40 = valMap40, ValMap40Hflip = valMap40 }.Save(cell.ResultFile);
+    }
+}
