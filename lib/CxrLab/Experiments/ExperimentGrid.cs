@@ -22,6 +22,11 @@ public sealed record GridCell(GridModel Model, string Category, string ConfigFil
     public string HflipPredictionsFile => Path.Combine(Dir, "val_predictions_hflip.csv");
     /// <summary>The validation truth the predictions were scored against (train.csv schema, original pixels).</summary>
     public string TruthFile => Path.Combine(Dir, "val_truth.csv");
+    /// <summary>Predictions on the held-out tuning fold (<c>data.holdout_fold</c>; absent without one), plain and with hflip
+    /// TTA, and that fold's truth: what the table tunes the ensemble's weights on.</summary>
+    public string HoldoutPredictionsFile => Path.Combine(Dir, "holdout_predictions.csv");
+    public string HoldoutHflipPredictionsFile => Path.Combine(Dir, "holdout_predictions_hflip.csv");
+    public string HoldoutTruthFile => Path.Combine(Dir, "holdout_truth.csv");
 }
 
 /// <summary>Which checkpoint a grid scores. <see cref="Best"/> is chosen on the validation fold it is then scored on, so

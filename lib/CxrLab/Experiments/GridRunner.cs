@@ -29,6 +29,9 @@ public sealed record GridCellResult
     /// <summary>Which checkpoint was scored: best or last.</summary>
     public string Checkpoint { get; init; } = "best";
     public Dictionary<string, double> PerClassAp { get; init; } = [];
+    /// <summary>mAP@0.4 on the held-out tuning fold (<c>data.holdout_fold</c>) and its image count; null / 0 without one.</summary>
+    public double? HoldoutMap40 { get; init; }
+    public int HoldoutImages { get; init; }
 
     internal static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
@@ -108,30 +111,39 @@ public static class GridRunner
         var scored = grid.Checkpoint == GridCheckpoint.Last ? run.LastCheckpoint : run.BestCheckpoint;
         if (File.Exists(scored)) model.LoadWeights(scored);
         model.eval();
-        var infos = fold.Validation.Items.DistinctBy(i => i.ImageId).ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
-        var ids = fold.Validation.Items.Select(i => i.ImageId).Distinct().ToList();
-        var truth = fold.Validation.ToTruth(noFindingBox: true);
-        MapResult Score(bool hflip, string file)
+        MapResult Score(DetectionDataset images, string truthFile, string predictionsFile, bool hflip)
         {
-            var items = DatasetPrediction.Predict(model, fold.Validation, Math.Max(1, cfg.Train.BatchSize), cancellation, hflip);
+            var infos = images.Items.DistinctBy(i => i.ImageId).ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
+            var ids = images.Items.Select(i => i.ImageId).Distinct().ToList();
+            var truth = images.ToTruth(noFindingBox: true);
+            // The truth beside the predictions (train.csv schema, original pixels), so the table scores ensembles without the data.
+            VinBigLabels.Write(truthFile, truth.Boxes.Select(b => new VinBigAnnotation(b.ImageId, b.Label, "", b.Label == VinBigClasses.NoFinding ? null : b.Box, 0)));
+            var items = DatasetPrediction.Predict(model, images, Math.Max(1, cfg.Train.BatchSize), cancellation, hflip);
             var detections = VinBigValidationMetric.ToDetections(items, infos);
-            VinBigSubmission.Write(file, ids, detections);
+            VinBigSubmission.Write(predictionsFile, ids, detections);
             return VocEvaluator.Evaluate(truth, detections);
         }
-        // The truth beside the predictions (train.csv schema, original pixels), so the table scores ensembles without the data.
-        VinBigLabels.Write(cell.TruthFile, truth.Boxes.Select(b => new VinBigAnnotation(b.ImageId, b.Label, "", b.Label == VinBigClasses.NoFinding ? null : b.Box, 0)));
-        var plain = Score(false, cell.PredictionsFile);
-        var flipped = Score(true, cell.HflipPredictionsFile);
+        var plain = Score(fold.Validation, cell.TruthFile, cell.PredictionsFile, hflip: false);
+        var flipped = Score(fold.Validation, cell.TruthFile, cell.HflipPredictionsFile, hflip: true);
+        // The held-out tuning fold (never trained on), plain and with TTA: the table tunes the ensemble's weights there.
+        MapResult? holdout = null;
+        if (fold.Holdout is { } held)
+        {
+            holdout = Score(held, cell.HoldoutTruthFile, cell.HoldoutPredictionsFile, hflip: false);
+            Score(held, cell.HoldoutTruthFile, cell.HoldoutHflipPredictionsFile, hflip: true);
+        }
         var names = VinBigClasses.Names;
         var result = new GridCellResult
         {
             Model = cell.Model.Name, Category = cell.Category, Arch = cfg.Model.Arch, Config = cell.ConfigFile, Run = run.Path,
             ValMap40 = plain.Map, ValMap40Hflip = flipped.Map, Epochs = cfg.Train.Epochs, TrainImagesPerEpoch = train.Count,
-            ValidationImages = ids.Count, Checkpoint = grid.CheckpointName, WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1), FinishedUtc = DateTime.UtcNow.ToString("u"),
+            ValidationImages = fold.Validation.Items.Select(i => i.ImageId).Distinct().Count(), Checkpoint = grid.CheckpointName, WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1), FinishedUtc = DateTime.UtcNow.ToString("u"),
             PerClassAp = plain.PerClass.ToDictionary(c => c.Label >= 0 && c.Label < names.Count ? names[c.Label] : c.Label.ToString(), c => Math.Round(c.Ap, 4)),
+            HoldoutMap40 = holdout?.Map, HoldoutImages = fold.Holdout?.Items.Select(i => i.ImageId).Distinct().Count() ?? 0,
         };
         result.Save(cell.ResultFile);
-        log?.Invoke($"{cell.Name}: val_map40 {result.ValMap40:0.0000} (hflip TTA {result.ValMap40Hflip:0.0000}) in {result.WallSeconds:0} s");
+        log?.Invoke($"{cell.Name}: val_map40 {result.ValMap40:0.0000} (hflip TTA {result.ValMap40Hflip:0.0000})" +
+                    (holdout is null ? "" : $", held-out fold {holdout.Map:0.0000}") + $" in {result.WallSeconds:0} s");
         return result;
     }
 

@@ -53,31 +53,52 @@ public sealed class GridTable
                 }
         if (grid.Ensemble.Count >= 2)
         {
+            // Member weights per category: chosen on the held-out tuning fold when every member predicted one (the
+            // winners' out-of-fold tuning), else equal.
+            var weights = new Dictionary<(string Category, bool Hflip), (double[] W, string? Note)>();
+            foreach (var category in grid.Categories)
+            {
+                var members = Members(grid, category);
+                foreach (var hflip in new[] { false, true })
+                    weights[(category, hflip)] = members.All(c => File.Exists(c.ResultFile)) && HasHoldout(members)
+                        ? HoldoutWeights(members, hflip, wbf)
+                        : (Enumerable.Repeat(1.0, members.Count).ToArray(), null);
+            }
             var variants = new List<(string Name, bool Hflip, bool Filter)> { ("ensemble", false, false), ("ensemble+hflip", true, false) };
             if (grid.Classifier is not null) variants.AddRange([("ensemble+filter", false, true), ("ensemble+hflip+filter", true, true)]);
             foreach (var (name, hflip, filtered) in variants)
                 foreach (var category in grid.Categories)
                 {
-                    var members = grid.Cells().Where(c => c.Category == category && grid.Ensemble.Contains(c.Model.Name)).ToList();
+                    var members = Members(grid, category);
                     if (members.Any(c => !File.Exists(c.ResultFile)) || (filtered && filter is null))
                     {
                         rows.Add(new GridTableRow(name, category, null, null, new Dictionary<string, double>()));
                         continue;
                     }
-                    var score = filtered ? Ensemble(members, hflip, wbf, filter!.Value.P, filter.Value.Options) : Ensemble(members, hflip, wbf);
-                    rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score)));
+                    var (w, note) = weights[(category, hflip)];
+                    var score = filtered ? Ensemble(members, hflip, wbf, w, filter!.Value.P, filter.Value.Options) : Ensemble(members, hflip, wbf, w);
+                    rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score), filtered ? null : note));
                 }
+            // The comparison row: equal weights beside held-out ones; without a held-out fold, weights cross-fitted on the validation halves.
             foreach (var category in grid.Categories)
             {
-                var members = grid.Cells().Where(c => c.Category == category && grid.Ensemble.Contains(c.Model.Name)).ToList();
+                var members = Members(grid, category);
+                var holdout = HasHoldout(members);
+                var name = holdout ? "ensemble+equal" : "ensemble+tuned";
                 if (members.Any(c => !File.Exists(c.ResultFile)))
                 {
-                    rows.Add(new GridTableRow("ensemble+tuned", category, null, null, new Dictionary<string, double>()));
+                    rows.Add(new GridTableRow(name, category, null, null, new Dictionary<string, double>()));
                     continue;
                 }
-                var (score, weights) = CrossFittedEnsemble(members, hflip: false, wbf);
-                var note = string.Join("; ", weights.Select((w, h) => $"half {h + 1}: " + string.Join(", ", members.Select((m, k) => $"{m.Model.Name} {w[k]}"))));
-                rows.Add(new GridTableRow("ensemble+tuned", category, score.Map, null, PerClass(score), $"weights {note}"));
+                if (holdout)
+                {
+                    var equal = Ensemble(members, hflip: false, wbf);
+                    rows.Add(new GridTableRow(name, category, equal.Map, null, PerClass(equal)));
+                    continue;
+                }
+                var (score, halves) = CrossFittedEnsemble(members, hflip: false, wbf);
+                var text = string.Join("; ", halves.Select((w, h) => $"half {h + 1}: " + WeightsText(members, w)));
+                rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score), $"{text} (two-fold cross-fitting on the validation images: each half fused with the weights that scored best on the other)"));
             }
         }
         return new GridTable(grid, rows);
@@ -109,18 +130,45 @@ public sealed class GridTable
         return NormalFilter.Apply(detections, pAbnormal, truth.ImageIds, options);
     }
 
-    /// <summary>The WBF of the members' validation predictions, scored on their (shared) validation truth.</summary>
-    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    static List<GridCell> Members(ExperimentGrid grid, string category) =>
+        grid.Cells().Where(c => c.Category == category && grid.Ensemble.Contains(c.Model.Name)).ToList();
+
+    /// <summary>Whether every member predicted a held-out tuning fold (<c>data.holdout_fold</c>).</summary>
+    static bool HasHoldout(IReadOnlyList<GridCell> members) =>
+        members.All(c => File.Exists(c.HoldoutTruthFile) && File.Exists(c.HoldoutPredictionsFile) && File.Exists(c.HoldoutHflipPredictionsFile));
+
+    static string WeightsText(IReadOnlyList<GridCell> members, double[] w) =>
+        string.Join(", ", members.Select((m, k) => $"{m.Model.Name} {w[k].ToString(CultureInfo.InvariantCulture)}"));
+
+    /// <summary>The WBF of the members' validation predictions (with <paramref name="weights"/> per member; default
+    /// equal), scored on their (shared) validation truth.</summary>
+    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, double[]? weights = null)
     {
-        var (truth, fused) = Fuse(members, hflip, wbf);
-        return VocEvaluator.Evaluate(truth, fused);
+        var (truth, predictions) = Read(members, hflip);
+        return VocEvaluator.Evaluate(truth, FuseWeighted(predictions, truth.ImageIds, wbf, weights ?? Equal(members.Count)));
     }
 
     /// <summary>The same WBF through the normal filter (the winners' last step), scored on the same truth.</summary>
-    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options)
+    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options) =>
+        Ensemble(members, hflip, wbf, Equal(members.Count), pAbnormal, options);
+
+    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, double[] weights, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options)
     {
-        var (truth, fused) = Fuse(members, hflip, wbf);
+        var (truth, predictions) = Read(members, hflip);
+        var fused = FuseWeighted(predictions, truth.ImageIds, wbf, weights);
         return VocEvaluator.Evaluate(truth, Apply(fused, pAbnormal, truth, options, members[0].TruthFile));
+    }
+
+    static double[] Equal(int n) => Enumerable.Repeat(1.0, n).ToArray();
+
+    /// <summary>Member weights (each 0, 1 or 2; 0 leaves the member out) chosen on the held-out tuning fold, which no member
+    /// trained on and the table does not report: the winners tuned their WBF weights out of fold, never on the images they
+    /// were scored on. Equal weights are tried first and win ties. Returns the weights and a note naming them.</summary>
+    public static (double[] Weights, string Note) HoldoutWeights(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    {
+        var (truth, predictions) = Read(members, hflip, holdout: true);
+        var best = WeightCandidates(members.Count).MaxBy(w => VocEvaluator.Evaluate(truth, FuseWeighted(predictions, truth.ImageIds, wbf, w)).Map)!;
+        return (best, $"{WeightsText(members, best)} (chosen on the held-out fold's {truth.ImageIds.Count} images{(hflip ? ", hflip TTA predictions" : "")}; no member trained on them)");
     }
 
     /// <summary>WBF with member weights (each 0, 1 or 2; 0 leaves the member out) tuned without scoring on the images
@@ -170,24 +218,27 @@ public sealed class GridTable
         return BoxEnsemble.WeightedBoxesFusion(used.Select(k => (IReadOnlyList<Detection>)predictions[k]).ToList(), imageIds, wbf, used.Select(k => weights[k]).ToList());
     }
 
-    static (TruthSet Truth, List<Detection> Fused) Fuse(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    /// <summary>The members' shared validation truth and their validation predictions (hflip TTA ones with <paramref name="hflip"/>);
+    /// with <paramref name="holdout"/> the same on the held-out tuning fold.</summary>
+    static (TruthSet Truth, List<List<Detection>> Predictions) Read(IReadOnlyList<GridCell> members, bool hflip, bool holdout = false)
     {
-        var (truth, predictions) = Read(members, hflip);
-        return (truth, BoxEnsemble.WeightedBoxesFusion(predictions.Select(p => (IReadOnlyList<Detection>)p).ToList(), truth.ImageIds, wbf));
-    }
-
-    /// <summary>The members' shared validation truth and their validation predictions (hflip TTA ones with <paramref name="hflip"/>).</summary>
-    static (TruthSet Truth, List<List<Detection>> Predictions) Read(IReadOnlyList<GridCell> members, bool hflip)
-    {
+        string TruthOf(GridCell c) => holdout ? c.HoldoutTruthFile : c.TruthFile;
         var report = new ValidationReport();
-        var truth = VinBigDataset.ReadTruth(members[0].TruthFile, FusionOptions.None, report);
+        var truth = VinBigDataset.ReadTruth(TruthOf(members[0]), FusionOptions.None, report);
         var predictions = new List<List<Detection>>();
         foreach (var cell in members)
         {
-            var other = VinBigDataset.ReadTruth(cell.TruthFile, FusionOptions.None, report);
+            var other = VinBigDataset.ReadTruth(TruthOf(cell), FusionOptions.None, report);
             if (!other.ImageIds.Order(StringComparer.Ordinal).SequenceEqual(truth.ImageIds.Order(StringComparer.Ordinal)))
-                throw new InvalidDataException($"{cell.TruthFile}: another validation set than {members[0].TruthFile}; an ensemble needs every member on the same fold (data.fold, data.folds, seed)");
-            predictions.Add(VinBigSubmission.Read(hflip ? cell.HflipPredictionsFile : cell.PredictionsFile, report).Detections);
+                throw new InvalidDataException($"{TruthOf(cell)}: other images than {TruthOf(members[0])}; an ensemble needs every member on the same folds (data.fold, data.holdout_fold, data.folds, seed)");
+            var file = (holdout, hflip) switch
+            {
+                (false, false) => cell.PredictionsFile,
+                (false, true) => cell.HflipPredictionsFile,
+                (true, false) => cell.HoldoutPredictionsFile,
+                (true, true) => cell.HoldoutHflipPredictionsFile,
+            };
+            predictions.Add(VinBigSubmission.Read(file, report).Detections);
         }
         return (truth, predictions);
     }
@@ -220,7 +271,7 @@ public sealed class GridTable
         var tuned = Rows.Where(r => r.Note is not null).ToList();
         if (tuned.Count > 0)
         {
-            sb.AppendLine().AppendLine("ensemble+tuned: WBF with member weights in {0, 1, 2} chosen on one half of the validation images and applied to the other (two-fold cross-fitting, so no image is scored with weights tuned on it):");
+            sb.AppendLine().AppendLine("Ensemble weights (WBF; each member 0, 1 or 2, 0 leaves it out; never chosen on the images they are scored on; the +filter rows use their unfiltered row's):");
             foreach (var r in tuned) sb.AppendLine($"- {r.Model} {r.Category}: {r.Note}");
         }
         if (Grid.SeedScores.Count > 0)

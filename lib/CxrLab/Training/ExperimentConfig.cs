@@ -124,6 +124,11 @@ public sealed class DataConfig
 
     public int Folds { get; set; } = 5;
 
+    /// <summary>A second fold kept out of training (-1: none): never trained on and not the validation fold, so
+    /// predictions on it can tune what comes after the models (e.g. an ensemble's WBF weights, as the winners tuned them
+    /// out of fold) without touching the fold that is reported. The training images are then the other folds.</summary>
+    public int HoldoutFold { get; set; } = -1;
+
     /// <summary>Train on images without findings too (they teach the background).</summary>
     public bool IncludeNoFinding { get; set; } = true;
 

@@ -186,6 +186,8 @@ public static class ExperimentConfigLoader
                     Require(false, $"{SnakeCase(property.Name)}.{key}", message);
         Require(c.Data.Folds >= 2, "data.folds", $"{c.Data.Folds} must be ≥ 2");
         Require(c.Data.Fold >= 0 && c.Data.Fold < c.Data.Folds, "data.fold", $"{c.Data.Fold} must be in 0..{c.Data.Folds - 1}");
+        Require(c.Data.HoldoutFold == -1 || (c.Data.HoldoutFold >= 0 && c.Data.HoldoutFold < c.Data.Folds && c.Data.HoldoutFold != c.Data.Fold && c.Data.Folds >= 3),
+            "data.holdout_fold", $"{c.Data.HoldoutFold} must be -1 (none) or a fold in 0..{c.Data.Folds - 1} other than data.fold ({c.Data.Fold}), with data.folds ≥ 3 so some fold is left to train on");
         Require(c.Data.FusionIou is > 0 and <= 1, "data.fusion_iou", $"{c.Data.FusionIou} must be in (0, 1]");
         Require(c.Data.CacheSize >= 32, "data.cache_size", $"{c.Data.CacheSize} must be ≥ 32 pixels");
         Require(c.Data.Limit >= 0, "data.limit", "must be ≥ 0 (0 = all images)");

@@ -58,7 +58,7 @@ public sealed class ExperimentGridTests : IDisposable
             train_images: 24
             checkpoint: last
             phantom: {images: 30, size: 96, seed: 4, class_balance: 0.5}
-            set: {data.root: {{Path.Combine(temp, "data")}}, data.cache_size: 64, data.folds: 3, train.batch_size: 4, schedule.warmup_iters: 2, schedule.warmup_epochs: 0,
+            set: {data.root: {{Path.Combine(temp, "data")}}, data.cache_size: 64, data.folds: 3, data.holdout_fold: 1, train.batch_size: 4, schedule.warmup_iters: 2, schedule.warmup_epochs: 0,
                   schedule.name: cosine, schedule.final_constant_epochs: 0, train.early_stopping_patience: 0}
             models:
               - name: frcnn
@@ -86,6 +86,11 @@ public sealed class ExperimentGridTests : IDisposable
             Assert.InRange(result.ValMap40Hflip, 0, 1);
             Assert.True(File.Exists(Path.Combine(result.Run, "checkpoints", "last.ckpt")));
             Assert.True(File.Exists(cell.PredictionsFile) && File.Exists(cell.HflipPredictionsFile) && File.Exists(cell.TruthFile));
+            // data.holdout_fold: the held-out fold is predicted too (plain and hflip), for the ensemble's weights.
+            Assert.True(File.Exists(cell.HoldoutPredictionsFile) && File.Exists(cell.HoldoutHflipPredictionsFile) && File.Exists(cell.HoldoutTruthFile));
+            Assert.InRange(result.HoldoutMap40!.Value, 0, 1);
+            Assert.Equal(File.ReadLines(cell.HoldoutTruthFile).Skip(1).Select(l => l.Split(',')[0]).Distinct().Count(), result.HoldoutImages);
+            Assert.InRange(result.HoldoutImages, 5, 15);
             // train_images: about the same work per cell of a model whatever the category's images per source (yolox has its own budget).
             Assert.Equal(Math.Max(1, (int)Math.Round((cell.Model.Name == "yolox" ? 48.0 : 24.0) / result.TrainImagesPerEpoch)), result.Epochs);
             // checkpoint: last — the cell is scored with the final weights, which the trainer validated on the same fold at its last epoch.
@@ -118,14 +123,17 @@ public sealed class ExperimentGridTests : IDisposable
 
         var table = GridTable.Build(grid);
         var rows = JsonDocument.Parse(table.Json()).RootElement.EnumerateArray().ToList();
-        Assert.Equal((2 * 2 + 3) * 2, rows.Count);   // (models + their hflip rows + ensemble, ensemble+hflip, ensemble+tuned) × categories
+        Assert.Equal((2 * 2 + 3) * 2, rows.Count);   // (models + their hflip rows + ensemble, ensemble+hflip, ensemble+equal) × categories
         Assert.All(rows, r => Assert.InRange(r.GetProperty("val_map40").GetDouble(), 0, 1));
         Assert.Contains(rows, r => r.GetProperty("model").GetString() == "ensemble" && r.GetProperty("category").GetString() == "B");
         Assert.Equal(0.068, rows.Single(r => r.GetProperty("model").GetString() == "yolox" && r.GetProperty("category").GetString() == "B").GetProperty("seed_map40").GetDouble());
-        // The ensemble row is the WBF of the members' stored predictions, scored on their truth.
+        // The ensemble row is the WBF of the members' stored predictions with the weights chosen on the held-out fold,
+        // scored on the validation truth; ensemble+equal the same with equal weights.
         var members = grid.Cells().Where(c => c.Category == "A").ToList();
-        Assert.Equal(GridTable.Ensemble(members, false, CxrLab.Evaluation.WbfOptions.Kaggle).Map,
-            rows.Single(r => r.GetProperty("model").GetString() == "ensemble" && r.GetProperty("category").GetString() == "A").GetProperty("val_map40").GetDouble(), 9);
+        double Row(string model) => rows.Single(r => r.GetProperty("model").GetString() == model && r.GetProperty("category").GetString() == "A").GetProperty("val_map40").GetDouble();
+        var weights = GridTable.HoldoutWeights(members, false, CxrLab.Evaluation.WbfOptions.Kaggle).Weights;
+        Assert.Equal(GridTable.Ensemble(members, false, CxrLab.Evaluation.WbfOptions.Kaggle, weights).Map, Row("ensemble"), 9);
+        Assert.Equal(GridTable.Ensemble(members, false, CxrLab.Evaluation.WbfOptions.Kaggle).Map, Row("ensemble+equal"), 9);
         var markdown = table.Markdown(perClass: true);
         Assert.Contains("| yolox | ", markdown);
         Assert.Contains("(seed 0.021)", markdown);

@@ -16,4 +16,13 @@ static class FinishedCell
         VinBigSubmission.Write(cell.HflipPredictionsFile, images, detections);
         new GridCellResult { Model = cell.Model.Name, Category = cell.Category, ValMap40 = valMap40, ValMap40Hflip = valMap40 }.Save(cell.ResultFile);
     }
+
+    /// <summary>The cell's predictions on a held-out tuning fold (<c>data.holdout_fold</c>), plain and hflip alike, with its truth.</summary>
+    public static void WriteHoldout(GridCell cell, IReadOnlyList<VinBigAnnotation> truth, IReadOnlyList<string> images, IReadOnlyList<Detection> detections)
+    {
+        Directory.CreateDirectory(cell.Dir);
+        VinBigLabels.Write(cell.HoldoutTruthFile, truth);
+        VinBigSubmission.Write(cell.HoldoutPredictionsFile, images, detections);
+        VinBigSubmission.Write(cell.HoldoutHflipPredictionsFile, images, detections);
+    }
 }

@@ -6,9 +6,12 @@ using CxrLab.Tests.Training;
 
 namespace CxrLab.Tests.Experiments;
 
-/// <summary>The table's <c>ensemble+tuned</c> row: WBF member weights chosen on one half of the validation images and
-/// applied to the other. A strong member beside one that puts a confident false positive on every image: equal weights
-/// rank every false positive above every true box, the tuned weights favour the strong member on both halves.</summary>
+/// <summary>Ensemble weights never chosen on the images they are scored on. Without a held-out fold, the
+/// <c>ensemble+tuned</c> row picks WBF member weights on one half of the validation images and applies them to the other;
+/// with one (<c>data.holdout_fold</c>), the <c>ensemble</c> rows use weights picked on its predictions and
+/// <c>ensemble+equal</c> shows equal weights. A strong member beside one that puts a confident false positive on every
+/// image: equal weights rank every false positive above every true box; tuned weights favour whichever member the tuning
+/// images favour.</summary>
 public sealed class GridEnsembleTuningTests : IDisposable
 {
     readonly string temp = Directory.CreateTempSubdirectory("cxr-gridtuned-").FullName;
@@ -21,8 +24,7 @@ public sealed class GridEnsembleTuningTests : IDisposable
     static void WriteCell(GridCell cell, Func<string, Detection> predict) =>
         FinishedCell.Write(cell, Images.Select(id => new VinBigAnnotation(id, 0, "", Lesion, 0)).ToList(), Images, Images.Select(predict).ToList(), valMap40: 0);
 
-    [Fact]
-    public void Tuned_weights_drop_the_member_that_only_adds_false_positives_and_say_so()
+    ExperimentGrid Grid()
     {
         var experiments = CategoryTrainingTests.RepoFile("experiments");
         var gridFile = Path.Combine(temp, "g.yaml");
@@ -35,7 +37,13 @@ public sealed class GridEnsembleTuningTests : IDisposable
               - {name: bad, config: "{{experiments}}/vinbig_yolox_{category}.yaml"}
             ensemble: [good, bad]
             """);
-        var grid = ExperimentGrid.Load(gridFile);
+        return ExperimentGrid.Load(gridFile);
+    }
+
+    [Fact]
+    public void Tuned_weights_drop_the_member_that_only_adds_false_positives_and_say_so()
+    {
+        var grid = Grid();
         var cells = grid.Cells().ToList();
         WriteCell(cells.Single(c => c.Model.Name == "good"), id => new Detection(id, 0, 0.9f, Lesion));
         WriteCell(cells.Single(c => c.Model.Name == "bad"), id => new Detection(id, 0, 0.95f, Elsewhere));
@@ -50,8 +58,45 @@ public sealed class GridEnsembleTuningTests : IDisposable
         // Equal weights: each lone box's score is halved, the false positives (0.475) rank above the true boxes (0.45).
         Assert.Equal(0.5, rows["ensemble"].GetProperty("val_map40").GetDouble(), 6);
         Assert.Equal(1.0, rows["ensemble+tuned"].GetProperty("val_map40").GetDouble(), 6);
-        Assert.StartsWith("weights half 1: good ", rows["ensemble+tuned"].GetProperty("note").GetString());
+        Assert.StartsWith("half 1: good ", rows["ensemble+tuned"].GetProperty("note").GetString());
         Assert.False(rows["ensemble"].TryGetProperty("note", out _));
-        Assert.Contains("- ensemble+tuned A: weights half 1: good", table.Markdown());
+        Assert.False(rows.ContainsKey("ensemble+equal"));
+        Assert.Contains("- ensemble+tuned A: half 1: good", table.Markdown());
+    }
+
+    [Fact]
+    public void With_a_holdout_fold_the_ensemble_takes_the_weights_that_score_best_there_not_on_validation()
+    {
+        var grid = Grid();
+        var cells = grid.Cells().ToList();
+        var good = cells.Single(c => c.Model.Name == "good");
+        var bad = cells.Single(c => c.Model.Name == "bad");
+        WriteCell(good, id => new Detection(id, 0, 0.9f, Lesion));
+        WriteCell(bad, id => new Detection(id, 0, 0.95f, Elsewhere));
+        // On the held-out images the roles are swapped: there "bad" finds the lesions and "good" adds the false positives.
+        // Weights chosen there must favour "bad", whatever that costs on validation: the validation fold has no say.
+        string[] held = ["h1", "h2", "h3", "h4", "h5"];
+        var heldTruth = held.Select(id => new VinBigAnnotation(id, 0, "", Lesion, 0)).ToList();
+        FinishedCell.WriteHoldout(good, heldTruth, held, held.Select(id => new Detection(id, 0, 0.95f, Elsewhere)).ToList());
+        FinishedCell.WriteHoldout(bad, heldTruth, held, held.Select(id => new Detection(id, 0, 0.9f, Lesion)).ToList());
+
+        var (weights, note) = GridTable.HoldoutWeights(cells, hflip: false, WbfOptions.Kaggle);
+        Assert.True(weights[1] > weights[0], $"weights good {weights[0]}, bad {weights[1]}");
+        Assert.Contains("5 images", note);
+
+        var rows = JsonDocument.Parse(GridTable.Build(grid).Json()).RootElement.EnumerateArray().ToDictionary(r => r.GetProperty("model").GetString()!);
+        Assert.Equal(GridTable.Ensemble(cells, false, WbfOptions.Kaggle, weights).Map, rows["ensemble"].GetProperty("val_map40").GetDouble(), 9);
+        Assert.True(rows["ensemble"].GetProperty("val_map40").GetDouble() < 1.0);
+        Assert.Equal(note, rows["ensemble"].GetProperty("note").GetString());
+        Assert.Equal(0.5, rows["ensemble+equal"].GetProperty("val_map40").GetDouble(), 6);
+        Assert.False(rows.ContainsKey("ensemble+tuned"));
+
+        // The usual case: the held-out images agree with validation, and the tuned ensemble beats equal weights there.
+        FinishedCell.WriteHoldout(good, heldTruth, held, held.Select(id => new Detection(id, 0, 0.9f, Lesion)).ToList());
+        FinishedCell.WriteHoldout(bad, heldTruth, held, held.Select(id => new Detection(id, 0, 0.95f, Elsewhere)).ToList());
+        var agreeing = JsonDocument.Parse(GridTable.Build(grid).Json()).RootElement.EnumerateArray().ToDictionary(r => r.GetProperty("model").GetString()!);
+        Assert.Equal(1.0, agreeing["ensemble"].GetProperty("val_map40").GetDouble(), 6);
+        Assert.Equal(1.0, agreeing["ensemble+hflip"].GetProperty("val_map40").GetDouble(), 6);
+        Assert.StartsWith("good ", agreeing["ensemble"].GetProperty("note").GetString());
     }
 }

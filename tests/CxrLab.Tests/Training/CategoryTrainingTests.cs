@@ -192,6 +192,34 @@ public sealed class CategoryTrainingTests : IDisposable
     }
 
     [Fact]
+    public void A_holdout_fold_is_neither_trained_on_nor_validated_on_and_the_classifier_skips_it_too()
+    {
+        var root = Phantom();
+        var cfg = Config(root, ", layout: kaggle, holdout_fold: 2");
+        var log = new List<string>();
+        var fold = VinBigTraining.Prepare(cfg, log.Add);
+        var holdout = Assert.IsType<DetectionDataset>(fold.Holdout).Items.Select(i => i.ImageId).ToHashSet();
+        // The holdout is fold 2 of the same split; training is what is left of folds 1 and 2 once validation (0) and holdout (2) are out.
+        var all = VinBigDataset.LoadTrain(root, new PngCacheSource(Path.Combine(root, "cache_png64")), new FusionOptions(FusionMethod.Wbf, 0.4f));
+        Assert.Equal(fold.Split.Folds[2].Validation.Select(i => all[i].ImageId).ToHashSet(), holdout);
+        Assert.NotEmpty(holdout);
+        Assert.Empty(holdout.Intersect(fold.Train.Items.Select(i => i.ImageId)));
+        Assert.Empty(holdout.Intersect(fold.Validation.Items.Select(i => i.ImageId)));
+        var foldOne = fold.Split.Folds[1].Validation.Select(i => all[i].ImageId).ToHashSet();
+        Assert.All(fold.Train.Items, i => Assert.Contains(i.ImageId, foldOne));
+        Assert.Contains(log, l => l.Contains($"{holdout.Count} held out (fold 2: not trained on)"));
+        // Without the key the same fold trains on both other folds.
+        Assert.True(VinBigTraining.Prepare(Config(root)).Train.Count > fold.Train.Count);
+        // The grid's normal/abnormal classifier shares the detectors' folds: it never trains on the holdout either.
+        var classifier = VinBigClassifierData.Prepare(Config(root, ", layout: kaggle, holdout_fold: 2"));
+        Assert.Empty(holdout.Intersect(classifier.Train.Select(i => i.Id)));
+
+        var same = Assert.Throws<ConfigException>(() => Config(root, ", layout: kaggle, holdout_fold: 0"));
+        Assert.Contains("data.holdout_fold", same.Message);
+        Assert.Contains("other than data.fold (0)", same.Message);
+    }
+
+    [Fact]
     public void Every_shipped_experiment_config_loads_and_the_categories_name_their_dataset_file()
     {
         var dir = RepoFile("experiments");

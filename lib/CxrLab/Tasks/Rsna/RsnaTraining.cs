@@ -60,6 +60,7 @@ public static class RsnaTraining
         var all = RsnaDataset.LoadTrain(data.Root, new PngCacheSource(cacheDir));
         if (all.Count == 0) throw new InvalidDataException($"no training image of {csv} is in the cache {cacheDir}");
         if (data.Folds < 2 || data.Fold < 0 || data.Fold >= data.Folds) throw new ArgumentException($"data.fold {data.Fold} of data.folds {data.Folds}: need folds ≥ 2 and 0 ≤ fold < folds");
+        if (data.HoldoutFold != -1) throw new ArgumentException($"data.holdout_fold {data.HoldoutFold}: RSNA training has no held-out tuning fold yet (VinBigData grids use it); remove the key");
         var split = SplitByTarget(all, data.Folds, (int)config.Seed);
         var fold = split.Folds[data.Fold];
         if (config.Rsna.TrainNegatives is < 0 or > 1) throw new ArgumentException($"rsna.train_negatives {config.Rsna.TrainNegatives} must be in [0, 1]");

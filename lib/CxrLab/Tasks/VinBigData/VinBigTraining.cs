@@ -13,9 +13,10 @@ namespace CxrLab.Tasks.VinBigData;
 
 /// <summary>A VinBigData fold prepared for training: the train and validation subsets (items in cache pixels,
 /// labels 0–13), the cache they read from, and the augmentation pipeline built from the config.
-/// <see cref="Category"/>: the dataset category (<c>data.category</c>) the training images are drawn through, if any.</summary>
+/// <see cref="Category"/>: the dataset category (<c>data.category</c>) the training images are drawn through, if any.
+/// <see cref="Holdout"/>: the <c>data.holdout_fold</c> images (never trained on; truth fused as validation's), if any.</summary>
 public sealed record VinBigFold(DetectionDataset Train, DetectionDataset Validation, string CacheDir, Pipeline? Augment, KFoldSplit Split,
-    CategoryConfig? Category = null);
+    CategoryConfig? Category = null, DetectionDataset? Holdout = null);
 
 /// <summary>Reads <c>data.dataset: vinbigdata</c> configs for the trainer: Kaggle layout (train.csv +
 /// train/*.dicom) → 16-bit PNG cache (<c>./cxr convert</c> semantics, long side <c>data.cache_size</c>,
@@ -68,17 +69,21 @@ public static class VinBigTraining
         }
         var byId = trainSource.Items.ToDictionary(i => i.ImageId, StringComparer.Ordinal);
         var abnormalOnly = category?.AbnormalOnly ?? !data.IncludeNoFinding;
-        var trainItems = fold.Train.Select(i => byId[all[i].ImageId]).Where(i => !abnormalOnly || i.Target.Count > 0).ToList();
+        var holdoutIndices = data.HoldoutFold >= 0 ? split.Folds[data.HoldoutFold].Validation : [];
+        var heldOut = holdoutIndices.ToHashSet();
+        var trainItems = fold.Train.Where(i => !heldOut.Contains(i)).Select(i => byId[all[i].ImageId]).Where(i => !abnormalOnly || i.Target.Count > 0).ToList();
         if (data.Limit > 0) trainItems = trainItems.Take(data.Limit).ToList();
         var train = new DetectionDataset($"{all.Name}-train", all.ClassNames, trainItems, trainSource.Report, trainSource.Fusion);
         var validation = all.Subset(fold.Validation, "-val");
+        var holdout = data.HoldoutFold >= 0 ? all.Subset(holdoutIndices, "-holdout") : null;
         log?.Invoke($"{all.Count} images ({all.Fusion?.NoFindingImages ?? 0} without findings); fold {data.Fold}/{data.Folds}: {train.Count} train" +
-                    (abnormalOnly ? " (with findings)" : "") + $", {validation.Count} validation");
+                    (abnormalOnly ? " (with findings)" : "") + $", {validation.Count} validation" +
+                    (holdout is null ? "" : $", {holdout.Count} held out (fold {data.HoldoutFold}: not trained on)"));
         train = TrainingResampling.Apply(data, train, config.Seed, log);
         if (category is not null)
             log?.Invoke($"category {category.Name} ({data.Category}): {category.Outputs.Count} output(s) per training image per epoch " +
                         $"({string.Join(", ", category.Outputs.Select(o => o.Suffix.Length == 0 ? "source" : o.Suffix))}); mixing donors from the {train.Items.DistinctBy(i => i.ImageId).Count()} training images");
-        return new VinBigFold(train, validation, cacheDir, AugmentMapping.Build(config.Augment), split, category);
+        return new VinBigFold(train, validation, cacheDir, AugmentMapping.Build(config.Augment), split, category, holdout);
     }
 
     static FusionMethod ParseFusion(string name) => name.ToLowerInvariant() switch
