@@ -264,6 +264,7 @@ public sealed class GridTable
                 return F(row.ValMap40) + (row.SeedMap40 is { } s ? $" (seed {F(s)})" : "");
             })) + " |");
         sb.AppendLine().AppendLine(CheckpointNote());
+        if (HoldoutNote() is { } holdoutNote) sb.AppendLine().AppendLine(holdoutNote);
         if (Grid.Classifier is not null)
             sb.AppendLine().AppendLine(ClassifierResult.TryLoad(Grid.ClassifierResultFile) is { } c
                 ? string.Create(CultureInfo.InvariantCulture, $"+filter: the normal/abnormal classifier ({c.Arch} at {c.InputSize} px, validation AUC {c.ValAuc:0.000}): P(abnormal) < {c.FilterLow} → No finding only, else box scores × P(abnormal) and No finding 1 − P(abnormal).")
@@ -290,6 +291,17 @@ public sealed class GridTable
     }
 
     /// <summary>Which weights scored the cells (the grid's <c>checkpoint:</c>), and any finished cell scored otherwise.</summary>
+    /// <summary>When the grid holds a fold out (<c>data.holdout_fold</c>) but finished cells did not predict it (they ran before
+    /// the key was set, so they trained on that fold): which ones, and what to do. Null when there is nothing to say.</summary>
+    string? HoldoutNote()
+    {
+        if (Grid.ConfigOf(Grid.Cells().First()).Data.HoldoutFold < 0) return null;
+        var without = Grid.Cells().Where(c => File.Exists(c.ResultFile) && !File.Exists(c.HoldoutPredictionsFile)).Select(c => c.Name).ToList();
+        return without.Count == 0 ? null
+            : $"The grid holds fold {Grid.ConfigOf(Grid.Cells().First()).Data.HoldoutFold} out (data.holdout_fold), but {string.Join(", ", without)} finished without it " +
+              "(trained on that fold, no predictions there), so their categories' ensembles use equal weights: delete those cells' folders and run the grid again.";
+    }
+
     string CheckpointNote()
     {
         var note = Grid.Checkpoint == GridCheckpoint.Last

@@ -24,7 +24,7 @@ public sealed class GridEnsembleTuningTests : IDisposable
     static void WriteCell(GridCell cell, Func<string, Detection> predict) =>
         FinishedCell.Write(cell, Images.Select(id => new VinBigAnnotation(id, 0, "", Lesion, 0)).ToList(), Images, Images.Select(predict).ToList(), valMap40: 0);
 
-    ExperimentGrid Grid()
+    ExperimentGrid Grid(string extra = "")
     {
         var experiments = CategoryTrainingTests.RepoFile("experiments");
         var gridFile = Path.Combine(temp, "g.yaml");
@@ -36,6 +36,7 @@ public sealed class GridEnsembleTuningTests : IDisposable
               - {name: good, config: "{{experiments}}/vinbig_frcnn_{category}.yaml"}
               - {name: bad, config: "{{experiments}}/vinbig_yolox_{category}.yaml"}
             ensemble: [good, bad]
+            {{extra}}
             """);
         return ExperimentGrid.Load(gridFile);
     }
@@ -98,5 +99,18 @@ public sealed class GridEnsembleTuningTests : IDisposable
         Assert.Equal(1.0, agreeing["ensemble"].GetProperty("val_map40").GetDouble(), 6);
         Assert.Equal(1.0, agreeing["ensemble+hflip"].GetProperty("val_map40").GetDouble(), 6);
         Assert.StartsWith("good ", agreeing["ensemble"].GetProperty("note").GetString());
+    }
+
+    [Fact]
+    public void Cells_finished_before_the_holdout_fold_was_set_are_named_with_what_to_do()
+    {
+        var grid = Grid("set: {data.holdout_fold: 1}");
+        var cells = grid.Cells().ToList();
+        WriteCell(cells[0], id => new Detection(id, 0, 0.9f, Lesion));
+        WriteCell(cells[1], id => new Detection(id, 0, 0.95f, Elsewhere));
+        var markdown = GridTable.Build(grid).Markdown();
+        Assert.Contains("holds fold 1 out (data.holdout_fold), but good_A, bad_A finished without it", markdown);
+        Assert.Contains("delete those cells' folders and run the grid again", markdown);
+        Assert.DoesNotContain("data.holdout_fold", GridTable.Build(Grid()).Markdown());
     }
 }
