@@ -80,25 +80,25 @@ public sealed class GridTable
                     rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score), filtered ? null : note));
                 }
             // The comparison row: equal weights beside held-out ones; without a held-out fold, weights cross-fitted on the validation halves.
+            var holdout = HoldoutFold(grid) >= 0;
+            var comparison = holdout ? "ensemble+equal" : "ensemble+tuned";
             foreach (var category in grid.Categories)
             {
                 var members = Members(grid, category);
-                var holdout = HasHoldout(members);
-                var name = holdout ? "ensemble+equal" : "ensemble+tuned";
                 if (members.Any(c => !File.Exists(c.ResultFile)))
                 {
-                    rows.Add(new GridTableRow(name, category, null, null, new Dictionary<string, double>()));
+                    rows.Add(new GridTableRow(comparison, category, null, null, new Dictionary<string, double>()));
                     continue;
                 }
                 if (holdout)
                 {
                     var equal = Ensemble(members, hflip: false, wbf);
-                    rows.Add(new GridTableRow(name, category, equal.Map, null, PerClass(equal)));
+                    rows.Add(new GridTableRow(comparison, category, equal.Map, null, PerClass(equal)));
                     continue;
                 }
                 var (score, halves) = CrossFittedEnsemble(members, hflip: false, wbf);
                 var text = string.Join("; ", halves.Select((w, h) => $"half {h + 1}: " + WeightsText(members, w)));
-                rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score), $"{text} (two-fold cross-fitting on the validation images: each half fused with the weights that scored best on the other)"));
+                rows.Add(new GridTableRow(comparison, category, score.Map, null, PerClass(score), $"{text} (two-fold cross-fitting on the validation images: each half fused with the weights that scored best on the other)"));
             }
         }
         return new GridTable(grid, rows);
@@ -129,6 +129,9 @@ public sealed class GridTable
                                            "the classifier ran on another fold or data: delete the grid's classifier/ folder and run the grid again");
         return NormalFilter.Apply(detections, pAbnormal, truth.ImageIds, options);
     }
+
+    /// <summary>The grid's held-out tuning fold (<c>data.holdout_fold</c> of its cells), -1 without one.</summary>
+    static int HoldoutFold(ExperimentGrid grid) => grid.ConfigOf(grid.Cells().First()).Data.HoldoutFold;
 
     static List<GridCell> Members(ExperimentGrid grid, string category) =>
         grid.Cells().Where(c => c.Category == category && grid.Ensemble.Contains(c.Model.Name)).ToList();
@@ -295,10 +298,11 @@ public sealed class GridTable
     /// the key was set, so they trained on that fold): which ones, and what to do. Null when there is nothing to say.</summary>
     string? HoldoutNote()
     {
-        if (Grid.ConfigOf(Grid.Cells().First()).Data.HoldoutFold < 0) return null;
+        var fold = HoldoutFold(Grid);
+        if (fold < 0) return null;
         var without = Grid.Cells().Where(c => File.Exists(c.ResultFile) && !File.Exists(c.HoldoutPredictionsFile)).Select(c => c.Name).ToList();
         return without.Count == 0 ? null
-            : $"The grid holds fold {Grid.ConfigOf(Grid.Cells().First()).Data.HoldoutFold} out (data.holdout_fold), but {string.Join(", ", without)} finished without it " +
+            : $"The grid holds fold {fold} out (data.holdout_fold), but {string.Join(", ", without)} finished without it " +
               "(trained on that fold, no predictions there), so their categories' ensembles use equal weights: delete those cells' folders and run the grid again.";
     }
 

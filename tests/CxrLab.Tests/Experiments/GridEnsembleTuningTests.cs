@@ -24,14 +24,14 @@ public sealed class GridEnsembleTuningTests : IDisposable
     static void WriteCell(GridCell cell, Func<string, Detection> predict) =>
         FinishedCell.Write(cell, Images.Select(id => new VinBigAnnotation(id, 0, "", Lesion, 0)).ToList(), Images, Images.Select(predict).ToList(), valMap40: 0);
 
-    ExperimentGrid Grid(string extra = "")
+    ExperimentGrid Grid(string extra = "", string categories = "[A]")
     {
         var experiments = CategoryTrainingTests.RepoFile("experiments");
         var gridFile = Path.Combine(temp, "g.yaml");
         File.WriteAllText(gridFile, $$"""
             name: g
             runs_dir: {{Path.Combine(temp, "runs")}}
-            categories: [A]
+            categories: {{categories}}
             models:
               - {name: good, config: "{{experiments}}/vinbig_frcnn_{category}.yaml"}
               - {name: bad, config: "{{experiments}}/vinbig_yolox_{category}.yaml"}
@@ -68,7 +68,7 @@ public sealed class GridEnsembleTuningTests : IDisposable
     [Fact]
     public void With_a_holdout_fold_the_ensemble_takes_the_weights_that_score_best_there_not_on_validation()
     {
-        var grid = Grid();
+        var grid = Grid("set: {data.holdout_fold: 1}");
         var cells = grid.Cells().ToList();
         var good = cells.Single(c => c.Model.Name == "good");
         var bad = cells.Single(c => c.Model.Name == "bad");
@@ -112,5 +112,27 @@ public sealed class GridEnsembleTuningTests : IDisposable
         Assert.Contains("holds fold 1 out (data.holdout_fold), but good_A, bad_A finished without it", markdown);
         Assert.Contains("delete those cells' folders and run the grid again", markdown);
         Assert.DoesNotContain("data.holdout_fold", GridTable.Build(Grid()).Markdown());
+    }
+
+    [Fact]
+    public void A_table_with_a_category_still_running_has_the_same_rows_in_every_category()
+    {
+        foreach (var extra in new[] { "set: {data.holdout_fold: 1}", "" })
+        {
+            var grid = Grid(extra, categories: "[A, B]");
+            var cells = grid.Cells().Where(c => c.Category == "A").ToList();
+            WriteCell(cells[0], id => new Detection(id, 0, 0.9f, Lesion));
+            WriteCell(cells[1], id => new Detection(id, 0, 0.95f, Elsewhere));
+            string[] held = ["h1", "h2"];
+            var heldTruth = held.Select(id => new VinBigAnnotation(id, 0, "", Lesion, 0)).ToList();
+            if (extra.Length > 0)
+                foreach (var cell in cells) FinishedCell.WriteHoldout(cell, heldTruth, held, held.Select(id => new Detection(id, 0, 0.9f, Lesion)).ToList());
+            var table = GridTable.Build(grid);
+            foreach (var model in table.Rows.Select(r => r.Model).Distinct())
+                Assert.Equal(["A", "B"], table.Rows.Where(r => r.Model == model).Select(r => r.Category));
+            Assert.Null(table.Rows.Single(r => r.Model == "ensemble" && r.Category == "B").ValMap40);
+            Assert.Contains("| ensemble | ", table.Markdown());
+            Directory.Delete(Path.Combine(temp, "runs"), recursive: true);
+        }
     }
 }
