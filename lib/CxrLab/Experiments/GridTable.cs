@@ -13,6 +13,18 @@ namespace CxrLab.Experiments;
 public sealed record GridTableRow(string Model, string Category, double? ValMap40, double? SeedMap40, IReadOnlyDictionary<string, double> PerClassAp,
     string? Note = null);
 
+/// <summary>How an ensemble row fuses its members: a weight per member (0 leaves it out) and, when tuned on a held-out fold,
+/// each member's score calibration (applied before WBF); <see cref="Note"/> says how they were chosen.</summary>
+public sealed record EnsembleRecipe(double[] Weights, IReadOnlyList<DetectionScoreCalibration>? Calibrations = null, string? Note = null)
+{
+    /// <summary>Equal weights on raw scores: the plain WBF.</summary>
+    public static EnsembleRecipe Equal(int members) => new(Enumerable.Repeat(1.0, members).ToArray());
+
+    /// <summary>The members' predictions with their calibrated scores (unchanged without calibrations).</summary>
+    public List<List<Detection>> Calibrate(IReadOnlyList<List<Detection>> predictions) =>
+        Calibrations is null ? predictions.ToList() : predictions.Select((p, k) => Calibrations[k].Apply(p)).ToList();
+}
+
 /// <summary>The grid's model × category table from its cells' results: single models, the same with hflip TTA, and the
 /// WBF ensemble of the grid's <c>ensemble:</c> models (plain and with TTA) scored on the shared validation truth, and with a
 /// grid classifier the same through the normal filter (<c>+filter</c>), beside the seed's numbers; written as markdown, CSV, JSON rows and a Plotly heat map.</summary>
@@ -55,14 +67,14 @@ public sealed class GridTable
         {
             // Member weights per category: chosen on the held-out tuning fold when every member predicted one (the
             // winners' out-of-fold tuning), else equal.
-            var weights = new Dictionary<(string Category, bool Hflip), (double[] W, string? Note)>();
+            var recipes = new Dictionary<(string Category, bool Hflip), EnsembleRecipe>();
             foreach (var category in grid.Categories)
             {
                 var members = Members(grid, category);
                 foreach (var hflip in new[] { false, true })
-                    weights[(category, hflip)] = members.All(c => File.Exists(c.ResultFile)) && HasHoldout(members)
-                        ? HoldoutWeights(members, hflip, wbf)
-                        : (Enumerable.Repeat(1.0, members.Count).ToArray(), null);
+                    recipes[(category, hflip)] = members.All(c => File.Exists(c.ResultFile)) && HasHoldout(members)
+                        ? TuneOnHoldout(members, hflip, wbf)
+                        : EnsembleRecipe.Equal(members.Count);
             }
             var variants = new List<(string Name, bool Hflip, bool Filter)> { ("ensemble", false, false), ("ensemble+hflip", true, false) };
             if (grid.Classifier is not null) variants.AddRange([("ensemble+filter", false, true), ("ensemble+hflip+filter", true, true)]);
@@ -75,9 +87,9 @@ public sealed class GridTable
                         rows.Add(new GridTableRow(name, category, null, null, new Dictionary<string, double>()));
                         continue;
                     }
-                    var (w, note) = weights[(category, hflip)];
-                    var score = filtered ? Ensemble(members, hflip, wbf, w, filter!.Value.P, filter.Value.Options) : Ensemble(members, hflip, wbf, w);
-                    rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score), filtered ? null : note));
+                    var recipe = recipes[(category, hflip)];
+                    var score = filtered ? Ensemble(members, hflip, wbf, filter!.Value.P, filter.Value.Options, recipe) : Ensemble(members, hflip, wbf, recipe);
+                    rows.Add(new GridTableRow(name, category, score.Map, null, PerClass(score), filtered ? null : recipe.Note));
                 }
             // The comparison row: equal weights beside held-out ones; without a held-out fold, weights cross-fitted on the validation halves.
             var holdout = HoldoutFold(grid) >= 0;
@@ -143,35 +155,41 @@ public sealed class GridTable
     static string WeightsText(IReadOnlyList<GridCell> members, double[] w) =>
         string.Join(", ", members.Select((m, k) => $"{m.Model.Name} {w[k].ToString(CultureInfo.InvariantCulture)}"));
 
-    /// <summary>The WBF of the members' validation predictions (with <paramref name="weights"/> per member; default
-    /// equal), scored on their (shared) validation truth.</summary>
-    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, double[]? weights = null)
+    /// <summary>The WBF of the members' validation predictions (with <paramref name="recipe"/>'s weights and score
+    /// calibrations; default equal weights, raw scores), scored on their (shared) validation truth.</summary>
+    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, EnsembleRecipe? recipe = null)
     {
-        var (truth, predictions) = Read(members, hflip);
-        return VocEvaluator.Evaluate(truth, FuseWeighted(predictions, truth.ImageIds, wbf, weights ?? Equal(members.Count)));
+        var (truth, fused) = Fuse(members, hflip, wbf, recipe ?? EnsembleRecipe.Equal(members.Count));
+        return VocEvaluator.Evaluate(truth, fused);
     }
 
     /// <summary>The same WBF through the normal filter (the winners' last step), scored on the same truth.</summary>
-    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options) =>
-        Ensemble(members, hflip, wbf, Equal(members.Count), pAbnormal, options);
-
-    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, double[] weights, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options)
+    public static MapResult Ensemble(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, IReadOnlyDictionary<string, double> pAbnormal, NormalFilterOptions options,
+        EnsembleRecipe? recipe = null)
     {
-        var (truth, predictions) = Read(members, hflip);
-        var fused = FuseWeighted(predictions, truth.ImageIds, wbf, weights);
+        var (truth, fused) = Fuse(members, hflip, wbf, recipe ?? EnsembleRecipe.Equal(members.Count));
         return VocEvaluator.Evaluate(truth, Apply(fused, pAbnormal, truth, options, members[0].TruthFile));
     }
 
-    static double[] Equal(int n) => Enumerable.Repeat(1.0, n).ToArray();
+    static (TruthSet Truth, List<Detection> Fused) Fuse(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf, EnsembleRecipe recipe)
+    {
+        var (truth, predictions) = Read(members, hflip);
+        return (truth, FuseWeighted(recipe.Calibrate(predictions), truth.ImageIds, wbf, recipe.Weights));
+    }
 
-    /// <summary>Member weights (each 0, 1 or 2; 0 leaves the member out) chosen on the held-out tuning fold, which no member
-    /// trained on and the table does not report: the winners tuned their WBF weights out of fold, never on the images they
-    /// were scored on. Equal weights are tried first and win ties. Returns the weights and a note naming them.</summary>
-    public static (double[] Weights, string Note) HoldoutWeights(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
+    /// <summary>The ensemble as the winners tuned it, out of fold: on the held-out tuning fold, which no member trained on
+    /// and the table does not report, each member's scores are calibrated (<see cref="DetectionScoreCalibration"/>: the
+    /// precision its boxes had at that score there, the findings pooled and "No finding" on its own curve), then the member
+    /// weights (each 0, 1 or 2; 0 leaves the member out) that score best there on the calibrated predictions are chosen.
+    /// Equal weights are tried first and win ties. Both are then applied to the validation predictions unchanged.</summary>
+    public static EnsembleRecipe TuneOnHoldout(IReadOnlyList<GridCell> members, bool hflip, WbfOptions wbf)
     {
         var (truth, predictions) = Read(members, hflip, holdout: true);
-        var best = WeightCandidates(members.Count).MaxBy(w => VocEvaluator.Evaluate(truth, FuseWeighted(predictions, truth.ImageIds, wbf, w)).Map)!;
-        return (best, $"{WeightsText(members, best)} (chosen on the held-out fold's {truth.ImageIds.Count} images{(hflip ? ", hflip TTA predictions" : "")}; no member trained on them)");
+        var calibrations = predictions.Select(p => DetectionScoreCalibration.Fit(truth, p, [VinBigClasses.NoFinding])).ToList();
+        var calibrated = predictions.Select((p, k) => calibrations[k].Apply(p)).ToList();
+        var best = WeightCandidates(members.Count).MaxBy(w => VocEvaluator.Evaluate(truth, FuseWeighted(calibrated, truth.ImageIds, wbf, w)).Map)!;
+        return new EnsembleRecipe(best, calibrations,
+            $"{WeightsText(members, best)}, scores calibrated (chosen on the held-out fold's {truth.ImageIds.Count} images{(hflip ? ", hflip TTA predictions" : "")}; no member trained on them)");
     }
 
     /// <summary>WBF with member weights (each 0, 1 or 2; 0 leaves the member out) tuned without scoring on the images
@@ -256,7 +274,7 @@ public sealed class GridTable
     public string Markdown(bool perClass = false)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"### {Grid.Name}: validation mAP@0.4 (Kaggle's metric, held-out fold){(Grid.Description.Length > 0 ? $" — {Grid.Description}" : "")}");
+        sb.AppendLine($"### {Grid.Name}: validation mAP@0.4 (Kaggle's metric){(Grid.Description.Length > 0 ? $" — {Grid.Description}" : "")}");
         sb.AppendLine();
         sb.AppendLine("| model | " + string.Join(" | ", Grid.Categories.Select(c => $"category {c}")) + " |");
         sb.AppendLine("|---|" + string.Concat(Grid.Categories.Select(_ => "---:|")));
@@ -275,11 +293,11 @@ public sealed class GridTable
         var tuned = Rows.Where(r => r.Note is not null).ToList();
         if (tuned.Count > 0)
         {
-            sb.AppendLine().AppendLine("Ensemble weights (WBF; each member 0, 1 or 2, 0 leaves it out; never chosen on the images they are scored on; the +filter rows use their unfiltered row's):");
+            sb.AppendLine().AppendLine("Ensemble weights (WBF; each member 0, 1 or 2, 0 leaves it out) and score calibrations, never chosen on the images they are scored on (the +filter rows use their unfiltered row's):");
             foreach (var r in tuned) sb.AppendLine($"- {r.Model} {r.Category}: {r.Note}");
         }
         if (Grid.SeedScores.Count > 0)
-            sb.AppendLine().AppendLine("(seed …) is the seed's Kaggle private-leaderboard mAP@0.4 on the real test set; ours is the held-out fold of this grid's data.");
+            sb.AppendLine().AppendLine("(seed …) is the seed's Kaggle private-leaderboard mAP@0.4 on the real test set; ours is the validation fold of this grid's data.");
         if (perClass)
         {
             var classes = Rows.SelectMany(r => r.PerClassAp.Keys).Distinct().ToList();

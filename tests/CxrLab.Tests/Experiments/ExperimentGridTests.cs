@@ -131,8 +131,8 @@ public sealed class ExperimentGridTests : IDisposable
         // scored on the validation truth; ensemble+equal the same with equal weights.
         var members = grid.Cells().Where(c => c.Category == "A").ToList();
         double Row(string model) => rows.Single(r => r.GetProperty("model").GetString() == model && r.GetProperty("category").GetString() == "A").GetProperty("val_map40").GetDouble();
-        var weights = GridTable.HoldoutWeights(members, false, CxrLab.Evaluation.WbfOptions.Kaggle).Weights;
-        Assert.Equal(GridTable.Ensemble(members, false, CxrLab.Evaluation.WbfOptions.Kaggle, weights).Map, Row("ensemble"), 9);
+        var recipe = GridTable.TuneOnHoldout(members, false, CxrLab.Evaluation.WbfOptions.Kaggle);
+        Assert.Equal(GridTable.Ensemble(members, false, CxrLab.Evaluation.WbfOptions.Kaggle, recipe).Map, Row("ensemble"), 9);
         Assert.Equal(GridTable.Ensemble(members, false, CxrLab.Evaluation.WbfOptions.Kaggle).Map, Row("ensemble+equal"), 9);
         var markdown = table.Markdown(perClass: true);
         Assert.Contains("| yolox | ", markdown);

@@ -81,12 +81,17 @@ public sealed class GridEnsembleTuningTests : IDisposable
         FinishedCell.WriteHoldout(good, heldTruth, held, held.Select(id => new Detection(id, 0, 0.95f, Elsewhere)).ToList());
         FinishedCell.WriteHoldout(bad, heldTruth, held, held.Select(id => new Detection(id, 0, 0.9f, Lesion)).ToList());
 
-        var (weights, note) = GridTable.HoldoutWeights(cells, hflip: false, WbfOptions.Kaggle);
-        Assert.True(weights[1] > weights[0], $"weights good {weights[0]}, bad {weights[1]}");
+        var recipe = GridTable.TuneOnHoldout(cells, hflip: false, WbfOptions.Kaggle);
+        var note = recipe.Note;
+        // Calibrated on the held-out images, "bad"'s boxes are the trusted ones: there they were right.
+        var calibrations = Assert.IsAssignableFrom<IReadOnlyList<DetectionScoreCalibration>>(recipe.Calibrations);
+        Assert.True(calibrations[1].Apply(new Detection("x", 0, 0.9f, Lesion)) > 0.9f);
+        Assert.True(calibrations[0].Apply(new Detection("x", 0, 0.95f, Elsewhere)) < 0.1f);
         Assert.Contains("5 images", note);
+        Assert.Contains("scores calibrated", note);
 
         var rows = JsonDocument.Parse(GridTable.Build(grid).Json()).RootElement.EnumerateArray().ToDictionary(r => r.GetProperty("model").GetString()!);
-        Assert.Equal(GridTable.Ensemble(cells, false, WbfOptions.Kaggle, weights).Map, rows["ensemble"].GetProperty("val_map40").GetDouble(), 9);
+        Assert.Equal(GridTable.Ensemble(cells, false, WbfOptions.Kaggle, recipe).Map, rows["ensemble"].GetProperty("val_map40").GetDouble(), 9);
         Assert.True(rows["ensemble"].GetProperty("val_map40").GetDouble() < 1.0);
         Assert.Equal(note, rows["ensemble"].GetProperty("note").GetString());
         Assert.Equal(0.5, rows["ensemble+equal"].GetProperty("val_map40").GetDouble(), 6);
