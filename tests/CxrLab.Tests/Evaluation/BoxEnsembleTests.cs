@@ -95,4 +95,49 @@ public class BoxEnsembleTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    [Fact]
+    public void Ensemble_verb_calibrates_each_submission_on_its_held_out_predictions_before_fusing()
+    {
+        var dir = Directory.CreateTempSubdirectory("cxr-ensemble-cal-").FullName;
+        try
+        {
+            var lesion = new Box(10, 10, 50, 50);
+            var elsewhere = new Box(100, 100, 140, 140);
+            string[] held = ["h1", "h2", "h3", "h4"];
+            var truthFile = Path.Combine(dir, "held_truth.csv");
+            VinBigLabels.Write(truthFile, held.Select(id => new VinBigAnnotation(id, 3, "", lesion, 0)).ToList());
+            // On the held-out images model a is right at 0.3 and wrong at 0.2; model b is wrong at 0.9 and right at 0.8.
+            var heldA = Path.Combine(dir, "held_a.csv");
+            var heldB = Path.Combine(dir, "held_b.csv");
+            VinBigSubmission.Write(heldA, held, held.SelectMany(id => new Detection[] { new(id, 3, 0.3f, lesion), new(id, 3, 0.2f, elsewhere) }).ToList());
+            VinBigSubmission.Write(heldB, held, held.SelectMany(id => new Detection[] { new(id, 3, 0.9f, elsewhere), new(id, 3, 0.8f, lesion) }).ToList());
+            var a = Path.Combine(dir, "a.csv");
+            var b = Path.Combine(dir, "b.csv");
+            VinBigSubmission.Write(a, ["t1"], [new("t1", 3, 0.3f, new Box(20, 20, 60, 60))]);
+            VinBigSubmission.Write(b, ["t1"], [new("t1", 3, 0.9f, new Box(70, 70, 90, 90))]);
+            var fusedPath = Path.Combine(dir, "fused.csv");
+            var output = Cli.Run("ensemble", a, b, "--out", fusedPath, "--calibrate-on", $"{heldA},{heldB}", "--calibration-truth", truthFile);
+            Assert.Contains("scores calibrated on", output);
+
+            var report = new ValidationReport();
+            var truth = VinBigDataset.ReadTruth(truthFile, FusionOptions.None, report);
+            var calA = DetectionScoreCalibration.Fit(truth, VinBigSubmission.Read(heldA, report).Detections, [VinBigClasses.NoFinding]);
+            var calB = DetectionScoreCalibration.Fit(truth, VinBigSubmission.Read(heldB, report).Detections, [VinBigClasses.NoFinding]);
+            var expected = BoxEnsemble.WeightedBoxesFusion([calA.Apply(VinBigSubmission.Read(a, report).Detections), calB.Apply(VinBigSubmission.Read(b, report).Detections)],
+                ["t1"], WbfOptions.Kaggle);
+            var fused = VinBigSubmission.Read(fusedPath, report).Detections.Where(d => d.Label == 3).OrderByDescending(d => d.Score).ToList();
+            Assert.Equal(expected.Where(d => d.Label == 3).OrderByDescending(d => d.Score).Select(d => d.Score), fused.Select(d => d.Score), (x, y) => Math.Abs(x - y) < 1e-4);
+            // a's 0.3 box was right where a said 0.3, b's 0.9 box was wrong where b said 0.9: after calibration a's box leads.
+            Assert.Equal(20f, fused[0].Box.X1, 2);
+
+            var (code, _, stderr) = Cli.RunAny("ensemble", a, b, "--out", fusedPath, "--calibrate-on", heldA, "--calibration-truth", truthFile);
+            Assert.Equal(2, code);
+            Assert.Contains("--calibrate-on: 1 held-out submissions for 2 inputs", stderr);
+            (code, _, stderr) = Cli.RunAny("ensemble", a, b, "--out", fusedPath, "--calibrate-on", $"{heldA},{heldB}");
+            Assert.Equal(2, code);
+            Assert.Contains("needs --calibration-truth", stderr);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
