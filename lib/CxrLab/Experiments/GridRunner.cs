@@ -125,7 +125,7 @@ public static class GridRunner
         }
         var plain = Score(fold.Validation, cell.TruthFile, cell.PredictionsFile, hflip: false);
         var flipped = Score(fold.Validation, cell.TruthFile, cell.HflipPredictionsFile, hflip: true);
-        // The held-out tuning fold (never trained on), plain and with TTA: the table tunes the ensemble's weights there.
+        // The held-out tuning fold (never trained on), plain and with TTA: the table fits the ensemble's score calibrations and weights there.
         MapResult? holdout = null;
         if (fold.Holdout is { } held)
         {

@@ -65,8 +65,8 @@ public sealed class GridTable
                 }
         if (grid.Ensemble.Count >= 2)
         {
-            // Member weights per category: chosen on the held-out tuning fold when every member predicted one (the
-            // winners' out-of-fold tuning), else equal.
+            // Per category (and with / without TTA): member score calibrations and weights fitted on the held-out tuning
+            // fold when every member predicted one (the winners' out-of-fold tuning), else equal weights on raw scores.
             var recipes = new Dictionary<(string Category, bool Hflip), EnsembleRecipe>();
             foreach (var category in grid.Categories)
             {
@@ -311,7 +311,6 @@ public sealed class GridTable
         return sb.ToString();
     }
 
-    /// <summary>Which weights scored the cells (the grid's <c>checkpoint:</c>), and any finished cell scored otherwise.</summary>
     /// <summary>When the grid holds a fold out (<c>data.holdout_fold</c>) but finished cells did not predict it (they ran before
     /// the key was set, so they trained on that fold): which ones, and what to do. Null when there is nothing to say.</summary>
     string? HoldoutNote()
@@ -324,6 +323,7 @@ public sealed class GridTable
               "(trained on that fold, no predictions there), so their categories' ensembles use equal weights: delete those cells' folders and run the grid again.";
     }
 
+    /// <summary>Which weights scored the cells (the grid's <c>checkpoint:</c>), and any finished cell scored otherwise.</summary>
     string CheckpointNote()
     {
         var note = Grid.Checkpoint == GridCheckpoint.Last

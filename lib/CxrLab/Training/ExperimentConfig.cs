@@ -125,7 +125,7 @@ public sealed class DataConfig
     public int Folds { get; set; } = 5;
 
     /// <summary>A second fold kept out of training (-1: none): never trained on and not the validation fold, so
-    /// predictions on it can tune what comes after the models (e.g. an ensemble's WBF weights, as the winners tuned them
+    /// predictions on it can tune what comes after the models (e.g. an ensemble's score calibrations and WBF weights, as the winners tuned them
     /// out of fold) without touching the fold that is reported. The training images are then the other folds.</summary>
     public int HoldoutFold { get; set; } = -1;
 
