@@ -49,6 +49,9 @@ public sealed class NotebookExecutionTests
             Assert.Contains("application/vnd.plotly.v1+json", mimeTypes);
             Assert.Contains("text/html", mimeTypes);
         }
+        // 08 calibrates the ensemble on its tiny grid's held-out fold (the phantom grid's data.holdout_fold), not the fallback.
+        if (name == "08-kaggle-scoring.ipynb")
+            Assert.Contains(outputs, o => (string?)o["output_type"] == "stream" && o["text"]!.ToJsonString().Contains("scores calibrated (chosen on the held-out fold"));
         // The histogram's colour (#e6194b) in 00; in 02 the bottom of the Viridis scale (#440154), which the RoIAlign
         // figure's smallest pooled bin always takes (a fixed map and box) and no PNG overlay colour is near.
         if (name == "00-tour.ipynb") HtmlExportShowsPlots(Path.Combine(home, name), home, (230, 25, 75), 2000, "Plotly histogram (#e6194b)");
