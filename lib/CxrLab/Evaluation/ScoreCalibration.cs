@@ -1,16 +1,17 @@
 namespace CxrLab.Evaluation;
 
 /// <summary>A monotone map from a score to the fraction of true positives at that score, fitted by isotonic regression
-/// (pool adjacent violators) on scored samples. Each pooled block's value is smoothed by <c>prior</c> pseudo-samples, half
-/// of them positive ((positives + ½) / (samples + 1) by default), so a block of one sample is not 0 or 1; a small slope (<see cref="Slope"/> × score) keeps distinct scores of one block in
-/// their order.</summary>
+/// (pool adjacent violators) on scored samples. Each pooled block's value is smoothed by <c>prior</c> pseudo-samples,
+/// half of them positive ((positives + ½) / (samples + 1) by default), so a block of one sample is not 0 or 1; smoothing
+/// pulls small blocks further toward ½ than large ones, so each value is then raised to its predecessor's where it fell
+/// below it. A small slope (<see cref="Slope"/> × score) keeps distinct scores of one block in their order.</summary>
 public sealed class IsotonicCalibration
 {
     /// <summary>Added per unit of raw score so that a block's scores stay ordered after the map.</summary>
     public const double Slope = 1e-4;
 
     readonly double[] upperScores;   // each block's highest score, ascending
-    readonly double[] values;        // each block's smoothed fraction of positives, strictly ascending
+    readonly double[] values;        // each block's smoothed fraction of positives, non-decreasing
 
     IsotonicCalibration(double[] upperScores, double[] values) => (this.upperScores, this.values) = (upperScores, values);
 
@@ -35,7 +36,9 @@ public sealed class IsotonicCalibration
                 blocks[^1] = (before.Positives + last.Positives, before.Count + last.Count, last.Upper);
             }
         }
-        return new IsotonicCalibration(blocks.Select(b => b.Upper).ToArray(), blocks.Select(b => (b.Positives + prior / 2) / (b.Count + prior)).ToArray());
+        var values = blocks.Select(b => (b.Positives + prior / 2) / (b.Count + prior)).ToArray();
+        for (var i = 1; i < values.Length; i++) values[i] = Math.Max(values[i], values[i - 1]);
+        return new IsotonicCalibration(blocks.Select(b => b.Upper).ToArray(), values);
     }
 
     /// <summary>The calibrated score: the value of the first block whose scores reach <paramref name="score"/> (the last

@@ -45,6 +45,13 @@ public sealed class ScoreCalibrationTests
         Assert.Equal(0.75 + IsotonicCalibration.Slope * 0.9, fit.Apply(0.9), 12);
         Assert.Equal(0.25, fit.Apply(0.0), 12);
         Assert.Equal(0.75 + IsotonicCalibration.Slope * 2, fit.Apply(2.0), 12);
+        // A one-sample negative block below a 1-in-10 block: smoothed alone they would invert (0.25 > 0.136); the map stays monotone.
+        List<(double, bool)> pulled = [(0.1, false), (0.2, true), .. Enumerable.Range(3, 9).Select(i => (i / 10.0, false))];
+        var smoothed = IsotonicCalibration.Fit(pulled);
+        Assert.Equal(2, smoothed.Blocks);
+        var mapped = pulled.Select(p => smoothed.Apply(p.Item1)).ToList();
+        Assert.All(mapped.Zip(mapped.Skip(1)), pair => Assert.True(pair.Second > pair.First));
+        Assert.Equal(0.25 + IsotonicCalibration.Slope * 0.2, smoothed.Apply(0.2), 12);
         Assert.True(IsotonicCalibration.Fit([]).IsIdentity);
         Assert.Equal(0.3, IsotonicCalibration.Fit([]).Apply(0.3));
         Assert.Throws<ArgumentOutOfRangeException>(() => IsotonicCalibration.Fit([(0.1, true)], prior: -1));
