@@ -84,6 +84,8 @@ public static class GridRunner
         }
         var clock = Stopwatch.StartNew();
         var cfg = grid.ConfigOf(cell);
+        var resumeFrom = RunDirectory.Latest(cfg);
+        if (resumeFrom is not null) CheckSameSplit(cfg, resumeFrom, cell);
         var fold = VinBigTraining.Prepare(cfg, log);
         var (train, validation) = VinBigTraining.Datasets(cfg, fold);
         if (grid.TrainImagesOf(cell) is var budget and > 0)
@@ -92,7 +94,6 @@ public static class GridRunner
             cfg.Train.Epochs = Math.Max(1, (int)Math.Round((double)budget / train.Count));
             log?.Invoke($"{cell.Name}: {train.Count} training images per epoch → {cfg.Train.Epochs} epochs (train_images {budget})");
         }
-        var resumeFrom = RunDirectory.Latest(cfg);
         var run = resumeFrom ?? RunDirectory.Create(cfg);
         var metric = new VinBigValidationMetric(fold.Validation);
         using var model = ExperimentRunner.BuildModel(cfg, log);
@@ -145,6 +146,20 @@ public static class GridRunner
         log?.Invoke($"{cell.Name}: val_map40 {result.ValMap40:0.0000} (hflip TTA {result.ValMap40Hflip:0.0000})" +
                     (holdout is null ? "" : $", held-out fold {holdout.Map:0.0000}") + $" in {result.WallSeconds:0} s");
         return result;
+    }
+
+    /// <summary>A run is resumed (or rescored) only on the split it was trained on: a changed data.fold, data.folds,
+    /// data.holdout_fold or seed means other training images (e.g. a grid given a held-out fold after its cells ran, which
+    /// trained on that fold).</summary>
+    static void CheckSameSplit(ExperimentConfig cfg, RunDirectory run, GridCell cell)
+    {
+        if (!File.Exists(run.ConfigFile)) return;
+        var was = ExperimentConfigLoader.LoadFile(run.ConfigFile);
+        var (before, now) = ((was.Data.Fold, was.Data.Folds, was.Data.HoldoutFold, was.Seed), (cfg.Data.Fold, cfg.Data.Folds, cfg.Data.HoldoutFold, cfg.Seed));
+        if (before != now)
+            throw new InvalidOperationException($"{run.ConfigFile}: {cell.Name} was trained with data.fold {before.Item1}, data.folds {before.Item2}, " +
+                $"data.holdout_fold {before.Item3}, seed {before.Item4}; the grid now asks for {now.Item1}, {now.Item2}, {now.Item3}, {now.Item4}: " +
+                $"its training images differ, so delete {cell.Dir} and run the grid again");
     }
 
     /// <summary>Trains the grid's normal/abnormal classifier once (its <c>classifier:</c> key; nothing without it) on the

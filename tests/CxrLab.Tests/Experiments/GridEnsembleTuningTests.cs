@@ -140,4 +140,17 @@ public sealed class GridEnsembleTuningTests : IDisposable
             Directory.Delete(Path.Combine(temp, "runs"), recursive: true);
         }
     }
+
+    [Fact]
+    public void A_cell_trained_before_the_holdout_fold_was_set_is_not_resumed_on_the_new_split()
+    {
+        var before = Grid();
+        var cell = before.Cells().First();
+        var run = CxrLab.Training.RunDirectory.Create(before.ConfigOf(cell));
+        File.WriteAllBytes(run.LastCheckpoint, [0]);   // a finished run's marker; the check comes before anything reads it
+        var after = Grid("set: {data.holdout_fold: 1}");
+        var error = Assert.Throws<InvalidOperationException>(() => GridRunner.RunCell(after, after.Cells().First()));
+        Assert.Contains("data.holdout_fold -1, seed", error.Message);
+        Assert.Contains("delete", error.Message);
+    }
 }
