@@ -112,27 +112,26 @@ public static class GridRunner
         var scored = grid.Checkpoint == GridCheckpoint.Last ? run.LastCheckpoint : run.BestCheckpoint;
         if (File.Exists(scored)) model.LoadWeights(scored);
         model.eval();
-        MapResult Score(DetectionDataset images, string truthFile, string predictionsFile, bool hflip)
+        // One image set (its truth written beside the predictions, in train.csv schema and original pixels, so the table
+        // scores ensembles without the data), predicted plain and with hflip TTA in Kaggle's format, both scored.
+        (MapResult Plain, MapResult Flipped) Score(DetectionDataset images, string truthFile, string plainFile, string flippedFile)
         {
             var infos = images.Items.DistinctBy(i => i.ImageId).ToDictionary(i => i.ImageId, i => i.Info, StringComparer.Ordinal);
             var ids = images.Items.Select(i => i.ImageId).Distinct().ToList();
             var truth = images.ToTruth(noFindingBox: true);
-            // The truth beside the predictions (train.csv schema, original pixels), so the table scores ensembles without the data.
             VinBigLabels.Write(truthFile, truth.Boxes.Select(b => new VinBigAnnotation(b.ImageId, b.Label, "", b.Label == VinBigClasses.NoFinding ? null : b.Box, 0)));
-            var items = DatasetPrediction.Predict(model, images, Math.Max(1, cfg.Train.BatchSize), cancellation, hflip);
-            var detections = VinBigValidationMetric.ToDetections(items, infos);
-            VinBigSubmission.Write(predictionsFile, ids, detections);
-            return VocEvaluator.Evaluate(truth, detections);
+            MapResult Predict(bool hflip, string file)
+            {
+                var items = DatasetPrediction.Predict(model, images, Math.Max(1, cfg.Train.BatchSize), cancellation, hflip);
+                var detections = VinBigValidationMetric.ToDetections(items, infos);
+                VinBigSubmission.Write(file, ids, detections);
+                return VocEvaluator.Evaluate(truth, detections);
+            }
+            return (Predict(false, plainFile), Predict(true, flippedFile));
         }
-        var plain = Score(fold.Validation, cell.TruthFile, cell.PredictionsFile, hflip: false);
-        var flipped = Score(fold.Validation, cell.TruthFile, cell.HflipPredictionsFile, hflip: true);
-        // The held-out tuning fold (never trained on), plain and with TTA: the table fits the ensemble's score calibrations and weights there.
-        MapResult? holdout = null;
-        if (fold.Holdout is { } held)
-        {
-            holdout = Score(held, cell.HoldoutTruthFile, cell.HoldoutPredictionsFile, hflip: false);
-            Score(held, cell.HoldoutTruthFile, cell.HoldoutHflipPredictionsFile, hflip: true);
-        }
+        var (plain, flipped) = Score(fold.Validation, cell.TruthFile, cell.PredictionsFile, cell.HflipPredictionsFile);
+        // The held-out tuning fold (never trained on): the table fits the ensemble's score calibrations and weights there.
+        var holdout = fold.Holdout is { } held ? Score(held, cell.HoldoutTruthFile, cell.HoldoutPredictionsFile, cell.HoldoutHflipPredictionsFile).Plain : null;
         var names = VinBigClasses.Names;
         var result = new GridCellResult
         {

@@ -187,7 +187,7 @@ public sealed class GridTable
         var (truth, predictions) = Read(members, hflip, holdout: true);
         var calibrations = predictions.Select(p => DetectionScoreCalibration.Fit(truth, p, [VinBigClasses.NoFinding])).ToList();
         var calibrated = predictions.Select((p, k) => calibrations[k].Apply(p)).ToList();
-        var best = WeightCandidates(members.Count).MaxBy(w => VocEvaluator.Evaluate(truth, FuseWeighted(calibrated, truth.ImageIds, wbf, w)).Map)!;
+        var best = BestWeights(calibrated, truth, wbf);
         return new EnsembleRecipe(best, calibrations,
             $"{WeightsText(members, best)}, scores calibrated (chosen on the held-out fold's {truth.ImageIds.Count} images{(hflip ? ", hflip TTA predictions" : "")}; no member trained on them)");
     }
@@ -202,18 +202,22 @@ public sealed class GridTable
         var (truth, predictions) = Read(members, hflip);
         var ids = truth.ImageIds.Order(StringComparer.Ordinal).ToList();
         var halves = new[] { ids.Where((_, i) => i % 2 == 0).ToList(), ids.Where((_, i) => i % 2 == 1).ToList() };
-        var candidates = WeightCandidates(members.Count);
         var fused = new List<Detection>();
         var chosen = new double[2][];
         for (var h = 0; h < 2; h++)
         {
             var tune = halves[h].ToHashSet(StringComparer.Ordinal);
             var tuneTruth = new TruthSet(halves[h], truth.Boxes.Where(b => tune.Contains(b.ImageId)));
-            chosen[h] = candidates.MaxBy(w => VocEvaluator.Evaluate(tuneTruth, FuseWeighted(predictions, halves[h], wbf, w)).Map)!;
+            chosen[h] = BestWeights(predictions, tuneTruth, wbf);
             fused.AddRange(FuseWeighted(predictions, halves[1 - h], wbf, chosen[h]));
         }
         return (VocEvaluator.Evaluate(truth, fused), chosen);
     }
+
+    /// <summary>The member weights (of <see cref="WeightCandidates"/>) whose WBF of <paramref name="predictions"/> scores best on
+    /// <paramref name="truth"/>'s images; the first candidate wins ties.</summary>
+    static double[] BestWeights(IReadOnlyList<List<Detection>> predictions, TruthSet truth, WbfOptions wbf) =>
+        WeightCandidates(predictions.Count).MaxBy(w => VocEvaluator.Evaluate(truth, FuseWeighted(predictions, truth.ImageIds, wbf, w)).Map)!;
 
     /// <summary>Every weight vector in {0, 1, 2}ⁿ but all zeros, equal weights first, then by how many members are left out.</summary>
     static List<double[]> WeightCandidates(int n)
